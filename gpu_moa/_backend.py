@@ -1,0 +1,266 @@
+"""The one module that knows NumPy from CuPy (and cuDF/cuML).
+
+Every algorithm in gpu_moa is written once against an *array namespace* (``xp``): NumPy on the
+CPU, CuPy on a GPU, array-api-strict in the tests. This module picks the namespace for a device
+request, converts arrays between host and device, and records which backend served each step.
+CuPy, cuDF and cuML are imported lazily and only here, so ``import gpu_moa`` needs NumPy, pandas and
+scikit-learn alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from gpu_moa._settings import settings
+
+logger = logging.getLogger("gpu_moa")
+
+CUPY_INSTALL_HINT = (
+    "install CuPy for your CUDA version: `pip install 'gpu_moa[cu12]'` (CUDA 12) or "
+    "`pip install 'gpu_moa[cu13]'` (CUDA 13), or use the RAPIDS conda environment "
+    "(`conda env create -f environment.yml`); or run with --device cpu"
+)
+RAPIDS_INSTALL_HINT = (
+    "install RAPIDS: `pip install 'gpu_moa[rapids-cu12]' --extra-index-url=https://pypi.nvidia.com` "
+    "or `conda env create -f environment.yml`"
+)
+
+
+class BackendUnavailableError(RuntimeError):
+    """A requested backend (GPU, CuPy, cuDF, cuML, Dask) cannot be used here.
+
+    The message names the missing piece and the command that installs it.
+    """
+
+
+def _import_optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - a broken CUDA install raises all sorts of errors
+        return None
+
+
+@functools.cache
+def _gpu_status() -> tuple[bool, str]:
+    """(usable, reason) for CuPy with at least one CUDA device."""
+    cupy = _import_optional("cupy")
+    if cupy is None:
+        return False, "CuPy is not installed"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001
+        return False, f"CuPy is installed but no CUDA device works ({exc})"
+    if n < 1:
+        return False, "CuPy is installed but no CUDA device was found"
+    return True, f"CuPy {cupy.__version__} with {n} CUDA device(s)"
+
+
+def has_gpu() -> bool:
+    """Return True when CuPy is importable and at least one CUDA device works."""
+    return _gpu_status()[0]
+
+
+def has_cudf() -> bool:
+    """Return True when cuDF is importable and a GPU works."""
+    return has_gpu() and _import_optional("cudf") is not None
+
+
+def has_cuml() -> bool:
+    """Return True when cuML is importable and a GPU works."""
+    return has_gpu() and _import_optional("cuml") is not None
+
+
+def resolve_device(device: str | None = None) -> str:
+    """Turn a device request ("auto", "cpu", "gpu" or None for the setting) into "cpu" or "gpu".
+
+    Raises
+    ------
+    BackendUnavailableError
+        When "gpu" is asked for and no GPU works; the message says why and how to fix it.
+    """
+    device = settings.device if device is None else device
+    if device not in ("auto", "cpu", "gpu"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    usable, reason = _gpu_status()
+    if device == "gpu" and not usable:
+        raise BackendUnavailableError(
+            f"device='gpu' was requested but {reason}: {CUPY_INSTALL_HINT}"
+        )
+    return "gpu" if usable else "cpu"
+
+
+def resolve_xp(device: str | None = None) -> ModuleType:
+    """Return the array namespace for a device request: NumPy for "cpu", CuPy for "gpu"."""
+    if resolve_device(device) == "gpu":
+        return array_api_compat.array_namespace(_import_optional("cupy").empty(0))
+    return array_api_compat.array_namespace(np.empty(0))
+
+
+def get_namespace(*arrays: Any) -> ModuleType:
+    """Return the array-API namespace shared by ``arrays`` (NumPy, CuPy, array-api-strict...)."""
+    return array_api_compat.array_namespace(*arrays)
+
+
+def is_numpy_namespace(xp: ModuleType) -> bool:
+    """True for NumPy (plain or through array-api-compat): used to label NumPy-only fast paths."""
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def is_cupy_namespace(xp: ModuleType) -> bool:
+    """True for CuPy (plain or through array-api-compat)."""
+    return array_api_compat.is_cupy_namespace(xp)
+
+
+def backend_name(xp: ModuleType) -> str:
+    """A short name for a namespace: "numpy", "cupy", "array_api_strict"..."""
+    if is_numpy_namespace(xp):
+        return "numpy"
+    if is_cupy_namespace(xp):
+        return "cupy"
+    return xp.__name__.split(".")[-1]
+
+
+def device_of(x: Any) -> str:
+    """ "gpu" for a CuPy array, else "cpu"."""
+    return "gpu" if array_api_compat.is_cupy_array(x) else "cpu"
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any array (NumPy, CuPy, array-api-strict, dask-computed) to a NumPy array on the host."""
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if hasattr(x, "__dlpack__"):
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, RuntimeError, BufferError):
+            pass
+    return np.asarray(x)
+
+
+def to_device(x: Any, xp: ModuleType | str | None = None) -> Any:
+    """Move ``x`` into a namespace (or onto the namespace of a device request string)."""
+    if xp is None or isinstance(xp, str):
+        xp = resolve_xp(xp)
+    if is_cupy_namespace(xp):
+        return xp.asarray(to_numpy(x) if not array_api_compat.is_cupy_array(x) else x)
+    return xp.asarray(to_numpy(x))
+
+
+def take_rows(x: Any, rows: Any) -> Any:
+    """Select rows of a 2-D (or 1-D) device array by integer positions or a boolean mask."""
+    xp = get_namespace(x)
+    idx = to_numpy(rows)
+    if idx.dtype == bool:
+        idx = np.flatnonzero(idx)
+    return xp.take(x, xp.asarray(idx.astype(np.int64), device=array_api_compat.device(x)), axis=0)
+
+
+def take_cols(x: Any, cols: Any) -> Any:
+    """Select columns of a 2-D device array by integer positions or a boolean mask."""
+    xp = get_namespace(x)
+    idx = to_numpy(cols)
+    if idx.dtype == bool:
+        idx = np.flatnonzero(idx)
+    return xp.take(x, xp.asarray(idx.astype(np.int64), device=array_api_compat.device(x)), axis=1)
+
+
+def synchronize(xp: ModuleType) -> None:
+    """Wait for queued device work (a no-op on the CPU); needed before reading a timer."""
+    if is_cupy_namespace(xp):
+        _import_optional("cupy").cuda.get_current_stream().synchronize()
+
+
+def free_memory_bytes(xp: ModuleType) -> int:
+    """Free memory of the device behind ``xp``: GPU memory for CuPy, available RAM otherwise."""
+    if is_cupy_namespace(xp):
+        cupy = _import_optional("cupy")
+        free, _total = cupy.cuda.runtime.memGetInfo()
+        return int(free + cupy.get_default_memory_pool().free_bytes())
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 1024**3
+
+
+@dataclass
+class StepRecord:
+    """Which backend ran one named step, why, and how long it took."""
+
+    step: str
+    backend: str
+    device: str
+    seconds: float
+    note: str = ""
+
+
+_STEP_LOG: list[StepRecord] = []
+
+
+def step_log() -> list[StepRecord]:
+    """The steps recorded since the last :func:`clear_step_log` (for reports)."""
+    return list(_STEP_LOG)
+
+
+def clear_step_log() -> None:
+    """Forget the recorded steps."""
+    _STEP_LOG.clear()
+
+
+def log_backend(
+    step: str, backend: str, *, device: str = "cpu", note: str = "", seconds: float = 0.0
+) -> None:
+    """Log (and record for the report) which backend served ``step`` and, for a fallback, why."""
+    _STEP_LOG.append(StepRecord(step, backend, device, seconds, note))
+    msg = f"{step}: {backend} on {device}" + (f" ({note})" if note else "")
+    logger.info(msg)
+
+
+@contextmanager
+def timed_step(step: str, xp: ModuleType, note: str = "") -> Iterator[None]:
+    """Context manager that times a step (synchronising the device) and logs its backend."""
+    start = time.perf_counter()
+    yield
+    synchronize(xp)
+    name = backend_name(xp)
+    log_backend(
+        step,
+        name,
+        device="gpu" if name == "cupy" else "cpu",
+        note=note,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def import_cudf() -> ModuleType:
+    """Import cuDF, or raise :class:`BackendUnavailableError` with the install command."""
+    mod = _import_optional("cudf") if has_gpu() else None
+    if mod is None:
+        raise BackendUnavailableError(f"cuDF is not available: {RAPIDS_INSTALL_HINT}")
+    return mod
+
+
+def import_cuml() -> ModuleType:
+    """Import cuML, or raise :class:`BackendUnavailableError` with the install command."""
+    mod = _import_optional("cuml") if has_gpu() else None
+    if mod is None:
+        raise BackendUnavailableError(f"cuML is not available: {RAPIDS_INSTALL_HINT}")
+    return mod

@@ -1,0 +1,63 @@
+"""Global settings: the default device, verbosity and progress bars, with a temporary override."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+
+_DEVICES = ("auto", "cpu", "gpu")
+
+
+def _default_device() -> str:
+    value = os.environ.get("GPU_MOA_DEVICE", "auto").strip().lower() or "auto"
+    return value if value in _DEVICES else "auto"
+
+
+@dataclass
+class Settings:
+    """Process-wide defaults.
+
+    Attributes
+    ----------
+    device : {"auto", "cpu", "gpu"}
+        Where arrays live when a call does not say; defaults to ``$GPU_MOA_DEVICE`` or "auto"
+        (the GPU when CuPy and a CUDA device work, else the CPU).
+    verbosity : int
+        0 warnings only, 1 info (which backend ran each step), 2 debug.
+    progress : bool
+        Show tqdm progress bars on long steps.
+    """
+
+    device: str = field(default_factory=_default_device)
+    verbosity: int = 1
+    progress: bool = True
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "device" and value not in _DEVICES:
+            raise ValueError(f"settings.device must be one of {_DEVICES}, got {value!r}")
+        if name == "verbosity":
+            level = {0: logging.WARNING, 1: logging.INFO}.get(int(value), logging.DEBUG)
+            logging.getLogger("gpu_moa").setLevel(level)
+        super().__setattr__(name, value)
+
+    @contextmanager
+    def override(self, **changes: object) -> Iterator[Settings]:
+        """Temporarily change settings: ``with gm.settings.override(device="cpu"): ...``."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        old = {k: getattr(self, k) for k in changes}
+        try:
+            for k, v in changes.items():
+                setattr(self, k, v)
+            yield self
+        finally:
+            for k, v in old.items():
+                setattr(self, k, v)
+
+
+settings = Settings()

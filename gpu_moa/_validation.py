@@ -1,0 +1,109 @@
+"""Input checks that turn bad data into actionable errors.
+
+Every message says what was received (file, column, row), what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Input data that gpu_moa cannot use; the message names the file/column/row and the fix."""
+
+
+def data_error(where: str, problem: str, fix: str) -> DataError:
+    """Build a :class:`DataError` with the standard "where: problem. Fix: ..." wording."""
+    return DataError(f"{where}: {problem}. Fix: {fix}")
+
+
+def _preview(items: Iterable[Any], n: int = 5) -> str:
+    items = list(items)
+    shown = ", ".join(repr(i) for i in items[:n])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def require_columns(columns: Sequence[str], required: Iterable[str], where: str) -> None:
+    """Raise when any of ``required`` is missing from ``columns``."""
+    missing = [c for c in required if c not in set(columns)]
+    if missing:
+        raise data_error(
+            where,
+            f"missing required column(s) {_preview(missing)}",
+            "check that this is the right file and that its header row is intact",
+        )
+
+
+def check_finite(
+    values: np.ndarray, columns: Sequence[str], row_ids: Sequence[Any], where: str
+) -> None:
+    """Raise on NaN or +/-inf in a host matrix, naming the first bad row and column."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(values[r, c]) else "infinite value"
+        raise data_error(
+            where,
+            f"{int(bad.sum())} NaN/inf feature value(s); first: {kind} in column {columns[c]!r} "
+            f"at row {row_ids[r]!r}",
+            "impute or drop those rows before loading (e.g. DataFrame.dropna()), "
+            "or regenerate the file",
+        )
+
+
+def check_unique(ids: Sequence[Any], what: str, where: str) -> None:
+    """Raise when identifiers repeat."""
+    arr = np.asarray(ids, dtype=object)
+    uniq, counts = np.unique(arr.astype(str), return_counts=True)
+    dup = uniq[counts > 1]
+    if dup.size:
+        raise data_error(
+            where,
+            f"duplicate {what} {_preview(dup)}",
+            f"each {what} must appear once; remove or rename the duplicated rows",
+        )
+
+
+def check_allowed(values: Iterable[Any], allowed: Iterable[Any], column: str, where: str) -> None:
+    """Raise when a categorical column holds values outside ``allowed``."""
+    allowed_set = set(allowed)
+    seen = list(dict.fromkeys(values))
+    bad = [v for v in seen if v not in allowed_set]
+    if bad:
+        raise data_error(
+            where,
+            f"column {column!r} has unknown value(s) {_preview(bad)}; expected one of "
+            f"{sorted(map(str, allowed_set))}",
+            f"correct or drop the rows with other {column} values",
+        )
+
+
+def check_binary(
+    values: np.ndarray, columns: Sequence[str], row_ids: Sequence[Any], where: str
+) -> None:
+    """Raise when a label matrix holds anything but 0 and 1."""
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise data_error(
+            where,
+            f"label column {columns[c]!r} has non-binary value {values[r, c]!r} at row {row_ids[r]!r}",
+            "labels must be 0 or 1; fix or re-export the targets file",
+        )
+
+
+def check_no_nan_array(x: Any, name: str) -> None:
+    """Raise a :class:`DataError` when a (device) array contains NaN or inf."""
+    from gpu_moa._backend import get_namespace
+
+    xp = get_namespace(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        n_bad = int(xp.sum(xp.astype(~xp.isfinite(x), xp.int64)))
+        raise data_error(
+            name,
+            f"{n_bad} NaN/inf value(s) in the input",
+            "impute or drop those rows/columns first (e.g. with pandas dropna or fillna)",
+        )

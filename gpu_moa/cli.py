@@ -1,0 +1,70 @@
+"""The ``gpu-moa`` command line: one sub-command per module in :mod:`gpu_moa.commands`.
+
+Each command module defines ``register(subparsers, parents)`` which adds its parser and sets
+``func`` to a callable taking the parsed arguments and returning an exit status. Data errors and
+missing backends print their message (no traceback) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from gpu_moa import commands
+from gpu_moa._backend import BackendUnavailableError
+from gpu_moa._settings import settings
+from gpu_moa._validation import DataError
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--device",
+        choices=["auto", "cpu", "gpu"],
+        default=None,
+        help="where to compute (default: $GPU_MOA_DEVICE or auto)",
+    )
+    common.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered sub-command."""
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="gpu-moa",
+        description="GPU-accelerated drug mechanism-of-action profiling (lish-moa, L1000/CMap).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"gpu_moa.commands.{info.name}").register(sub, [common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gpu-moa``; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    if args.quiet:
+        settings.progress = False
+        settings.verbosity = 0
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.device is not None:
+        settings.device = args.device
+    try:
+        return int(args.func(args) or 0)
+    except (DataError, BackendUnavailableError) as exc:
+        print(f"gpu-moa {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gpu-moa {args.command}: interrupted; no partial output was left", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

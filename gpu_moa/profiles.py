@@ -1,0 +1,283 @@
+"""Profiles: a matrix of signatures (rows) x features (genes, cell lines) with its metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gpu_moa import _backend as B
+
+OBS_COLUMNS = ("cp_type", "cp_time", "cp_dose", "drug_id", "split")
+VAR_COLUMNS = ("kind", "symbol", "entrez_id", "ccle_name")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Profiles:
+    """Signatures as rows, features as columns, metadata in pandas.
+
+    Attributes
+    ----------
+    X : array, shape (n_obs, n_vars)
+        float32 responses in the device namespace (NumPy on the CPU, CuPy on a GPU).
+    obs : pandas.DataFrame
+        One row per signature, index ``sig_id``: cp_type, cp_time, cp_dose, drug_id, split
+        (lish-moa), or the CMap sample metadata (pert_iname, cell_id, ...).
+    var : pandas.DataFrame
+        One row per feature, index = the column name: kind ("gene"/"cell"), symbol, entrez_id,
+        ccle_name.
+    Y, Y_extra : array or None, shape (n_obs, n_labels)
+        Scored and non-scored binary MoA labels (float32, same namespace as ``X``).
+    label_names, extra_label_names : list of str
+        Column names of ``Y`` and ``Y_extra``.
+    obsm : dict of str -> array
+        Row-aligned matrices such as embeddings (``X_pca``, ``X_umap``).
+    uns : dict
+        Anything else (PCA loadings, planted truth, provenance).
+
+    Profiles are immutable: functions return new objects (``dataclasses.replace`` / :meth:`replace`).
+    """
+
+    X: Any
+    obs: pd.DataFrame
+    var: pd.DataFrame
+    Y: Any = None
+    Y_extra: Any = None
+    label_names: list[str] = dataclasses.field(default_factory=list)
+    extra_label_names: list[str] = dataclasses.field(default_factory=list)
+    obsm: dict[str, Any] = dataclasses.field(default_factory=dict)
+    uns: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n, p = self.X.shape
+        if len(self.obs) != n:
+            raise ValueError(f"obs has {len(self.obs)} rows but X has {n}")
+        if len(self.var) != p:
+            raise ValueError(f"var has {len(self.var)} rows but X has {p} columns")
+        for name, arr, names in (
+            ("Y", self.Y, self.label_names),
+            ("Y_extra", self.Y_extra, self.extra_label_names),
+        ):
+            if arr is not None:
+                if arr.shape[0] != n:
+                    raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}")
+                if arr.shape[1] != len(names):
+                    raise ValueError(f"{name} has {arr.shape[1]} columns but {len(names)} names")
+        for key, arr in self.obsm.items():
+            if arr.shape[0] != n:
+                raise ValueError(f"obsm[{key!r}] has {arr.shape[0]} rows but X has {n}")
+
+    # ---------------------------------------------------------------- basic facts
+    @property
+    def n_obs(self) -> int:
+        """Number of signatures (rows)."""
+        return int(self.X.shape[0])
+
+    @property
+    def n_vars(self) -> int:
+        """Number of features (columns)."""
+        return int(self.X.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_obs, n_vars)."""
+        return (self.n_obs, self.n_vars)
+
+    @property
+    def xp(self) -> ModuleType:
+        """The array namespace of ``X``."""
+        return B.get_namespace(self.X)
+
+    @property
+    def device(self) -> str:
+        """ "gpu" when ``X`` is a CuPy array, else "cpu"."""
+        return B.device_of(self.X)
+
+    @property
+    def sig_ids(self) -> np.ndarray:
+        """Row identifiers as a NumPy array."""
+        return self.obs.index.to_numpy()
+
+    @property
+    def var_names(self) -> list[str]:
+        """Feature (column) names."""
+        return [str(v) for v in self.var.index]
+
+    @property
+    def labels(self) -> pd.DataFrame | None:
+        """Scored labels as a host pandas DataFrame (index sig_id), or None."""
+        if self.Y is None:
+            return None
+        return pd.DataFrame(
+            B.to_numpy(self.Y).astype(np.int8), index=self.obs.index, columns=self.label_names
+        )
+
+    def __repr__(self) -> str:
+        kinds = self.var["kind"].value_counts().to_dict() if "kind" in self.var else {}
+        parts = [
+            f"Profiles with n_obs x n_vars = {self.n_obs} x {self.n_vars} on "
+            f"{B.backend_name(self.xp)}"
+        ]
+        if kinds:
+            parts.append("    features: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
+        parts.append("    obs: " + ", ".join(map(str, self.obs.columns)))
+        if self.Y is not None:
+            parts.append(f"    Y: {len(self.label_names)} scored labels")
+        if self.Y_extra is not None:
+            parts.append(f"    Y_extra: {len(self.extra_label_names)} non-scored labels")
+        if self.obsm:
+            parts.append("    obsm: " + ", ".join(self.obsm))
+        if self.uns:
+            parts.append("    uns: " + ", ".join(self.uns))
+        return "\n".join(parts)
+
+    # ---------------------------------------------------------------- derivation
+    def replace(self, **changes: Any) -> Profiles:
+        """Return a copy with some fields replaced (obsm/uns dicts are shallow-copied)."""
+        changes.setdefault("obsm", dict(self.obsm))
+        changes.setdefault("uns", dict(self.uns))
+        return dataclasses.replace(self, **changes)
+
+    def __getitem__(self, rows: Any) -> Profiles:
+        """Row subset by slice, boolean mask, integer positions or a list of sig_ids."""
+        pos = self._row_positions(rows)
+
+        def sub(a: Any) -> Any:
+            return None if a is None else B.take_rows(a, pos)
+
+        return dataclasses.replace(
+            self,
+            X=sub(self.X),
+            obs=self.obs.iloc[pos],
+            Y=sub(self.Y),
+            Y_extra=sub(self.Y_extra),
+            obsm={k: sub(v) for k, v in self.obsm.items()},
+            uns=dict(self.uns),
+        )
+
+    def _row_positions(self, rows: Any) -> np.ndarray:
+        if isinstance(rows, slice):
+            return np.arange(self.n_obs)[rows]
+        if isinstance(rows, pd.Series):
+            rows = rows.to_numpy()
+        arr = B.to_numpy(rows) if not isinstance(rows, list | tuple) else np.asarray(rows)
+        if arr.dtype == bool:
+            if arr.shape != (self.n_obs,):
+                raise IndexError(f"boolean mask has shape {arr.shape}, expected ({self.n_obs},)")
+            return np.flatnonzero(arr)
+        if arr.dtype.kind in "iu":
+            return arr.astype(np.int64)
+        pos = self.obs.index.get_indexer(arr)
+        if (pos < 0).any():
+            missing = arr[pos < 0][:5].tolist()
+            raise KeyError(f"sig_id(s) not found: {missing}")
+        return pos
+
+    def select_vars(self, cols: Any) -> Profiles:
+        """Column subset by boolean mask, integer positions or feature names."""
+        arr = np.asarray(cols)
+        if arr.dtype == bool:
+            pos = np.flatnonzero(arr)
+        elif arr.dtype.kind in "iu":
+            pos = arr.astype(np.int64)
+        else:
+            pos = self.var.index.get_indexer(arr)
+            if (pos < 0).any():
+                raise KeyError(f"feature(s) not found: {arr[pos < 0][:5].tolist()}")
+        return self.replace(X=B.take_cols(self.X, pos), var=self.var.iloc[pos])
+
+    @property
+    def genes(self) -> Profiles:
+        """The gene-expression columns only."""
+        return self.select_vars(self.var["kind"].to_numpy() == "gene")
+
+    @property
+    def cells(self) -> Profiles:
+        """The cell-viability columns only."""
+        return self.select_vars(self.var["kind"].to_numpy() == "cell")
+
+    def to(self, device: str | ModuleType) -> Profiles:
+        """Move every array to another device ("cpu", "gpu", "auto") or array namespace."""
+        xp = B.resolve_xp(device) if isinstance(device, str) else device
+
+        def mv(a: Any) -> Any:
+            return None if a is None else B.to_device(a, xp)
+
+        return dataclasses.replace(
+            self,
+            X=mv(self.X),
+            Y=mv(self.Y),
+            Y_extra=mv(self.Y_extra),
+            obsm={k: mv(v) for k, v in self.obsm.items()},
+            uns=dict(self.uns),
+        )
+
+    def to_frame(self, *, labels: bool = False, library: str = "auto") -> Any:
+        """The features (and optionally labels) as one table indexed by sig_id.
+
+        ``library="auto"`` gives cuDF when ``X`` is on a GPU and cuDF is installed, else pandas.
+        """
+        frame = pd.concat(
+            [
+                self.obs,
+                pd.DataFrame(B.to_numpy(self.X), index=self.obs.index, columns=self.var_names),
+            ],
+            axis=1,
+        )
+        if labels and self.Y is not None:
+            frame = pd.concat([frame, self.labels], axis=1)
+        if labels and self.Y_extra is not None:
+            extra = pd.DataFrame(
+                B.to_numpy(self.Y_extra).astype(np.int8),
+                index=self.obs.index,
+                columns=self.extra_label_names,
+            )
+            frame = pd.concat([frame, extra], axis=1)
+        if library == "cudf" or (library == "auto" and self.device == "gpu" and B.has_cudf()):
+            return B.import_cudf().from_pandas(frame)
+        return frame
+
+
+def make_profiles(
+    X: Any,
+    obs: pd.DataFrame,
+    var: pd.DataFrame | Sequence[str],
+    *,
+    Y: Any = None,
+    label_names: Sequence[str] = (),
+    Y_extra: Any = None,
+    extra_label_names: Sequence[str] = (),
+    device: str | ModuleType | None = None,
+    uns: dict[str, Any] | None = None,
+) -> Profiles:
+    """Build :class:`Profiles` from host data, casting X and labels to float32 on ``device``.
+
+    ``var`` may be a list of feature names; the kind is then inferred from the ``g-``/``c-`` prefix.
+    """
+    xp = device if isinstance(device, ModuleType) else B.resolve_xp(device)
+    if not isinstance(var, pd.DataFrame):
+        names = [str(v) for v in var]
+        var = pd.DataFrame(
+            {"kind": ["cell" if n.startswith("c-") else "gene" for n in names]},
+            index=pd.Index(names, name="feature"),
+        )
+
+    def as_f32(a: Any) -> Any:
+        if a is None:
+            return None
+        return xp.asarray(np.ascontiguousarray(B.to_numpy(a), dtype=np.float32))
+
+    return Profiles(
+        X=as_f32(X),
+        obs=obs,
+        var=var,
+        Y=as_f32(Y),
+        Y_extra=as_f32(Y_extra),
+        label_names=list(label_names),
+        extra_label_names=list(extra_label_names),
+        uns=dict(uns or {}),
+    )
