@@ -1,0 +1,1 @@
+"""Stages of ``gpu-moa run``; each module has ``run(ctx: RunContext) -> None``."""

@@ -1,0 +1,91 @@
+"""Backend: namespace resolution, host/device transfers, GPU requests, lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gpu_moa as gm
+from gpu_moa import _backend as B
+
+
+def test_import_does_not_load_gpu_or_dask_libraries():
+    code = (
+        "import sys, gpu_moa as gm; gm.Profiles; gm.settings;"
+        "bad = [m for m in ('cupy', 'cudf', 'cuml', 'dask', 'distributed', 'dask_cuda') "
+        "if m in sys.modules]; print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_cpu_request_gives_numpy():
+    xp = B.resolve_xp("cpu")
+    assert B.is_numpy_namespace(xp)
+    assert B.resolve_device("cpu") == "cpu"
+
+
+def test_auto_falls_back_to_cpu_without_gpu(monkeypatch):
+    monkeypatch.setattr(B, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    assert B.resolve_device("auto") == "cpu"
+
+
+def test_gpu_request_without_gpu_is_an_error_with_the_fix(monkeypatch):
+    monkeypatch.setattr(B, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    with pytest.raises(gm.BackendUnavailableError) as err:
+        B.resolve_xp("gpu")
+    msg = str(err.value)
+    assert "CuPy is not installed" in msg and "pip install" in msg and "--device cpu" in msg
+
+
+def test_bad_device_string():
+    with pytest.raises(ValueError, match="device must be"):
+        B.resolve_device("tpu")
+
+
+def test_settings_device_from_environment():
+    code = "import gpu_moa as gm; print(gm.settings.device)"
+    env = {"GPU_MOA_DEVICE": "cpu", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "cpu"
+
+
+def test_settings_override_restores_and_validates():
+    before = gm.settings.device
+    with gm.settings.override(device="cpu", progress=False):
+        assert gm.settings.device == "cpu" and gm.settings.progress is False
+    assert gm.settings.device == before
+    with pytest.raises(ValueError):
+        gm.settings.device = "tpu"
+    with pytest.raises(TypeError, match="unknown setting"):
+        with gm.settings.override(colour="red"):
+            pass
+
+
+def test_round_trip_and_row_selection(xp):
+    host = np.arange(20, dtype=np.float32).reshape(5, 4)
+    dev = B.to_device(host, xp)
+    assert B.get_namespace(dev) is xp or B.backend_name(B.get_namespace(dev)) == B.backend_name(xp)
+    np.testing.assert_array_equal(B.to_numpy(dev), host)
+    np.testing.assert_array_equal(B.to_numpy(B.take_rows(dev, [4, 0])), host[[4, 0]])
+    mask = np.array([True, False, True, False, False])
+    np.testing.assert_array_equal(B.to_numpy(B.take_rows(dev, mask)), host[mask])
+    np.testing.assert_array_equal(B.to_numpy(B.take_cols(dev, [3, 1])), host[:, [3, 1]])
+
+
+def test_step_log_records_backend(xp):
+    B.clear_step_log()
+    with B.timed_step("unit-step", xp, note="why"):
+        pass
+    rec = B.step_log()[-1]
+    assert rec.step == "unit-step" and rec.note == "why" and rec.seconds >= 0
+    assert rec.backend == B.backend_name(xp)
+
+
+def test_free_memory_is_positive():
+    assert B.free_memory_bytes(B.resolve_xp("cpu")) > 0

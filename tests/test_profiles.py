@@ -1,0 +1,75 @@
+"""Profiles container: construction checks, subsetting, device moves, frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gpu_moa as gm
+from gpu_moa import _backend as B
+
+
+def _toy(xp=None):
+    obs = pd.DataFrame(
+        {"cp_type": ["trt_cp", "trt_cp", "ctl_vehicle"], "drug_id": ["d1", "d2", "ctl"]},
+        index=pd.Index(["s1", "s2", "s3"], name="sig_id"),
+    )
+    X = np.arange(12, dtype=np.float64).reshape(3, 4)
+    Y = np.array([[1, 0], [0, 1], [0, 0]])
+    return gm.make_profiles(
+        X, obs, ["g-0", "g-1", "c-0", "c-1"], Y=Y, label_names=["a", "b"], device=xp
+    )
+
+
+def test_make_profiles_casts_and_infers_kinds(xp):
+    p = _toy(xp)
+    assert p.shape == (3, 4)
+    assert B.to_numpy(p.X).dtype == np.float32
+    assert p.var["kind"].tolist() == ["gene", "gene", "cell", "cell"]
+    assert p.genes.var_names == ["g-0", "g-1"] and p.cells.var_names == ["c-0", "c-1"]
+    np.testing.assert_array_equal(B.to_numpy(p.cells.X), np.arange(12).reshape(3, 4)[:, 2:])
+
+
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        (slice(1, None), ["s2", "s3"]),
+        ([2, 0], ["s3", "s1"]),
+        (np.array([True, False, True]), ["s1", "s3"]),
+        (["s3", "s2"], ["s3", "s2"]),
+    ],
+)
+def test_row_subsetting_keeps_everything_aligned(xp, rows, expected):
+    p = _toy(xp)
+    sub = p[rows]
+    assert sub.obs.index.tolist() == expected
+    order = [int(s[1]) - 1 for s in expected]
+    np.testing.assert_array_equal(B.to_numpy(sub.X), np.arange(12).reshape(3, 4)[order])
+    np.testing.assert_array_equal(B.to_numpy(sub.Y), np.array([[1, 0], [0, 1], [0, 0]])[order])
+
+
+def test_unknown_sig_id_and_bad_mask():
+    p = _toy()
+    with pytest.raises(KeyError, match="zzz"):
+        p[["zzz"]]
+    with pytest.raises(IndexError):
+        p[np.array([True, False])]
+
+
+def test_shape_mismatches_are_rejected():
+    p = _toy()
+    with pytest.raises(ValueError, match="obs has"):
+        p.replace(obs=p.obs.iloc[:2])
+    with pytest.raises(ValueError, match="Y has 2 columns but 1 names"):
+        p.replace(label_names=["a"])
+
+
+def test_to_moves_arrays_and_to_frame(xp):
+    p = _toy().to(xp)
+    assert B.backend_name(p.xp) == B.backend_name(xp)
+    frame = p.to_frame(labels=True)
+    assert list(frame.columns[:2]) == ["cp_type", "drug_id"]
+    assert frame.loc["s2", "g-1"] == 5.0 and frame.loc["s2", "b"] == 1
+    assert p.labels.loc["s1"].tolist() == [1, 0]
+    assert "3 x 4" in repr(p)
