@@ -1,0 +1,65 @@
+"""Command-line options for running a command on a Dask cluster (``--cluster``, ``--partitions``)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from gpu_moa._dist_cluster import Cluster, cluster
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cluster auto|cpu|cuda|ADDRESS`` and ``--partitions N`` to a sub-command's parser."""
+    group = parser.add_argument_group("Dask (scale-out)")
+    group.add_argument(
+        "--cluster",
+        default=None,
+        metavar="auto|cpu|cuda|ADDRESS",
+        help=(
+            "run the partitioned engine on Dask: 'cpu' a local CPU cluster, 'cuda' one worker per "
+            "GPU (dask-cuda), 'auto' cuda when possible, or a scheduler address such as "
+            "tcp://host:8786 (default: no Dask, one device)"
+        ),
+    )
+    group.add_argument(
+        "--partitions",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="row partitions per matrix on the cluster (default: 2 per worker)",
+    )
+
+
+def cluster_from_args(args: argparse.Namespace) -> AbstractContextManager[Cluster | None]:
+    """A context manager giving the :class:`Cluster` asked for by ``--cluster``, or None.
+
+    The cluster started here is shut down on exit.
+    """
+    spec = getattr(args, "cluster", None)
+    if spec is None:
+        return nullcontext(None)
+    if spec in ("auto", "cpu", "cuda"):
+        return cluster(spec)
+    return cluster(address=spec)
+
+
+def chunk_rows_for(n_rows: int, args_or_partitions: Any, c: Cluster | None = None) -> int | None:
+    """Rows per partition for ``n_rows`` rows and ``--partitions`` (or an int).
+
+    Without a partition count: two partitions per worker of ``c``, or None (Dask's choice).
+    """
+    partitions = getattr(args_or_partitions, "partitions", args_or_partitions)
+    if partitions is None and c is not None:
+        partitions = 2 * max(c.n_workers, 1)
+    if partitions is None:
+        return None
+    return max(1, math.ceil(n_rows / int(partitions)))

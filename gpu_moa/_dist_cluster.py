@@ -1,0 +1,217 @@
+"""Dask clusters (CPU LocalCluster, dask-cuda LocalCUDACluster, a remote scheduler) and computing
+with a progress bar that follows the Dask tasks.
+
+Dask, distributed and dask-cuda are imported lazily inside functions: ``import gpu_moa`` never loads
+them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from contextlib import nullcontext
+from types import ModuleType, TracebackType
+from typing import Any
+
+from gpu_moa import _backend as B
+from gpu_moa._settings import settings
+
+logger = logging.getLogger("gpu_moa")
+
+DASK_INSTALL_HINT = "install Dask: `pip install 'gpu_moa[dask]'`"
+DASK_CUDA_INSTALL_HINT = "install dask-cuda: `pip install 'gpu_moa[dask-cuda]'`"
+
+
+def import_dask(name: str = "dask.array") -> ModuleType:
+    """Import a Dask module (``dask.array``, ``distributed``, ``dask_cuda``...).
+
+    Raises
+    ------
+    BackendUnavailableError
+        When it is not installed; the message gives the pip extra that installs it.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        hint = DASK_CUDA_INSTALL_HINT if name.startswith("dask_cuda") else DASK_INSTALL_HINT
+        raise B.BackendUnavailableError(f"{name} is not available ({exc}): {hint}") from exc
+
+
+class Cluster:
+    """A Dask client and, when this process started it, the local cluster behind it.
+
+    Use as a context manager: on exit the client is closed and a cluster started by
+    :func:`cluster` is shut down (a remote scheduler given by address is left running). While
+    open, the client is Dask's default scheduler, so every ``gm.dist`` call runs on it.
+
+    Attributes
+    ----------
+    client : distributed.Client
+    local_cluster : distributed.LocalCluster or dask_cuda.LocalCUDACluster or None
+    kind : {"cpu", "cuda", "address"}
+    """
+
+    def __init__(self, client: Any, local_cluster: Any, kind: str) -> None:
+        self.client = client
+        self.local_cluster = local_cluster
+        self.kind = kind
+
+    @property
+    def n_workers(self) -> int:
+        """Number of workers currently connected to the scheduler."""
+        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """URL of the Dask dashboard, when one runs."""
+        try:
+            return self.client.dashboard_link
+        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing or disabled)
+            return None
+
+    def close(self) -> None:
+        """Close the client, then shut down the local cluster this object started."""
+        self.client.close()
+        if self.local_cluster is not None:
+            self.local_cluster.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Cluster(kind={self.kind!r}, n_workers={self.n_workers}, client={self.client!r})"
+
+
+def _resolve_kind(kind: str) -> str:
+    if kind not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"kind must be 'auto', 'cpu' or 'cuda', got {kind!r}")
+    if kind != "auto":
+        return kind
+    if B.has_gpu() and importlib.util.find_spec("dask_cuda") is not None:
+        return "cuda"
+    return "cpu"
+
+
+def cluster(
+    kind: str = "auto",
+    n_workers: int | None = None,
+    address: str | None = None,
+    *,
+    processes: bool = False,
+    threads_per_worker: int | None = None,
+    **kwargs: Any,
+) -> Cluster:
+    """Start a local Dask cluster, or connect to a running scheduler.
+
+    Parameters
+    ----------
+    kind : {"auto", "cpu", "cuda"}
+        "cuda": ``dask_cuda.LocalCUDACluster`` with one worker per visible GPU; "cpu":
+        ``distributed.LocalCluster``; "auto": "cuda" when a GPU and dask-cuda work, else "cpu".
+    n_workers : int, optional
+        Number of workers (default: one per GPU for "cuda", Dask's choice for "cpu").
+    address : str, optional
+        Scheduler address (``tcp://host:8786``): connect to it instead of starting a cluster.
+    processes : bool
+        CPU workers as processes (True) or threads of this process (False, the default: no
+        data copies between workers, and scripts need no ``if __name__ == "__main__"`` guard;
+        NumPy's matrix products release the GIL).
+    threads_per_worker : int, optional
+        Threads per CPU worker (default 1 when ``n_workers`` is given).
+    **kwargs
+        Passed to the cluster class.
+
+    Returns
+    -------
+    Cluster
+        Context manager holding the client; closing it shuts down what this call started.
+
+    Raises
+    ------
+    BackendUnavailableError
+        When distributed (``pip install 'gpu_moa[dask]'``) or, for "cuda", dask-cuda
+        (``pip install 'gpu_moa[dask-cuda]'``) or a GPU is missing.
+    """
+    distributed = import_dask("distributed")
+    if address is not None:
+        logger.info("dask: connecting to the scheduler at %s", address)
+        return Cluster(distributed.Client(address), None, "address")
+    kind = _resolve_kind(kind)
+    if kind == "cuda":
+        dask_cuda = import_dask("dask_cuda")
+        B.resolve_device("gpu")  # raises with the CuPy install hint when no GPU works
+        local = dask_cuda.LocalCUDACluster(n_workers=n_workers, **kwargs)
+    else:
+        if n_workers is not None and threads_per_worker is None:
+            threads_per_worker = 1
+        local = distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            **kwargs,
+        )
+    try:
+        client = distributed.Client(local)
+    except Exception:
+        local.close()
+        raise
+    logger.info("dask: started %s with %d worker(s)", type(local).__name__, len(local.workers))
+    return Cluster(client, local, kind)
+
+
+def current_client() -> Any:
+    """The active distributed client, or None when Dask uses its local schedulers."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    distributed = sys.modules["distributed"]
+    try:
+        return distributed.default_client()
+    except ValueError:
+        return None
+
+
+def _tqdm_callback(desc: str) -> Any:
+    """A dask.callbacks.Callback driving a tqdm bar over the tasks of a local computation."""
+    from dask.callbacks import Callback
+    from tqdm.auto import tqdm
+
+    class TqdmCallback(Callback):
+        def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
+            total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+            self._bar = tqdm(total=total, desc=desc, unit="task", leave=False)
+
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            self._bar.update(1)
+
+        def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
+            self._bar.close()
+
+    return TqdmCallback()
+
+
+def compute(*collections: Any, desc: str = "dask") -> tuple[Any, ...]:
+    """Compute Dask collections on the active client (or the local scheduler) with a progress bar.
+
+    The bar follows the Dask tasks: ``distributed.progress`` on a cluster, a tqdm bar with the
+    local schedulers; ``gm.settings.progress = False`` (or ``--quiet``) turns it off.
+    """
+    dask = import_dask("dask")
+    client = current_client()
+    if client is not None:
+        futures = client.compute(list(collections))
+        if settings.progress:
+            import_dask("distributed").progress(futures, notebook=False)
+        return tuple(client.gather(futures))
+    with _tqdm_callback(desc) if settings.progress else nullcontext():
+        return dask.compute(*collections)

@@ -1,0 +1,133 @@
+"""The Dask-partitioned engine equals the in-memory results (2-worker LocalCluster, odd partitions)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gpu_moa as gm
+
+pytest.importorskip("distributed")
+
+ODD = 37  # rows per partition: never divides the test matrices evenly
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """One 2-worker LocalCluster of processes for the module (serialisation is exercised)."""
+    with (
+        gm.settings.override(progress=False),
+        gm.dist.cluster("cpu", n_workers=2, processes=True, dashboard_address=":0") as c,
+    ):
+        yield c
+
+
+@pytest.fixture
+def X(rng):
+    """A 203 x 11 float32 matrix with correlated, off-centre columns."""
+    mix = rng.normal(size=(11, 11))
+    return (rng.normal(2.0, 3.0, size=(203, 11)) @ mix).astype(np.float32)
+
+
+def test_import_does_not_load_dask():
+    code = (
+        "import sys, gpu_moa as gm; gm.dist.__doc__; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cluster_context_manager(dask_cluster):
+    assert dask_cluster.n_workers == 2
+    assert dask_cluster.kind == "cpu"
+    assert gm.dist.compute(gm.dist.to_dask(np.ones((5, 2)), chunk_rows=2).sum())[0] == 10
+
+
+def test_cluster_threads_shuts_down():
+    with gm.dist.cluster("cpu", n_workers=1, dashboard_address=":0") as c:
+        local = c.local_cluster
+        assert c.n_workers == 1
+    assert local.status.name == "closed"
+
+
+@pytest.mark.parametrize(
+    ("module", "kind", "extra"),
+    [("distributed", "cpu", "dask"), ("dask_cuda", "cuda", "dask-cuda")],
+)
+def test_cluster_missing_dask_names_the_extra(monkeypatch, module, kind, extra):
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(gm.BackendUnavailableError, match=rf"pip install 'gpu_moa\[{extra}\]'"):
+        gm.dist.cluster(kind)
+
+
+def test_cluster_bad_kind():
+    with pytest.raises(ValueError, match="kind must be"):
+        gm.dist.cluster("tpu")
+
+
+def test_to_dask_keeps_chunks_and_meta(X):
+    d = gm.dist.to_dask(X, chunk_rows=ODD)
+    assert d.chunks[0][:2] == (ODD, ODD) and d.chunks[1] == (11,)
+    assert type(d._meta) is np.ndarray and d.dtype == np.float32
+    np.testing.assert_array_equal(d.compute(), X)
+    p = gm.make_profiles(X, pd.DataFrame(index=[f"s{i}" for i in range(203)]), list("abcdefghijk"))
+    assert gm.dist.to_dask(p, chunk_rows=50).chunks[0] == (50, 50, 50, 50, 3)
+    with pytest.raises(ValueError, match="chunk_rows"):
+        gm.dist.to_dask(X, chunk_rows=0)
+
+
+def test_moments_equal_numpy(dask_cluster, X):
+    m = gm.dist.moments(X, chunk_rows=ODD)
+    X64 = X.astype(np.float64)
+    assert m.count == 203
+    np.testing.assert_allclose(m.mean, X64.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m.var(ddof=1), X64.var(axis=0, ddof=1), rtol=1e-10)
+    np.testing.assert_allclose(m.std(ddof=0), X64.std(axis=0), rtol=1e-10)
+
+
+def test_merge_moments_chan_formula():
+    from gpu_moa._dist_array import block_moments, merge_moments
+
+    a = np.array([[1.0, 2.0], [3.0, 6.0]])
+    b = np.array([[5.0, -2.0]])
+    m = merge_moments(block_moments(a), block_moments(b))
+    both = np.vstack([a, b])
+    assert m.count == 3
+    np.testing.assert_allclose(m.mean, [3.0, 2.0])
+    np.testing.assert_allclose(m.M2, ((both - both.mean(0)) ** 2).sum(0))
+
+
+def test_pca_fit_equals_sklearn(dask_cluster, X):
+    from sklearn.decomposition import PCA
+
+    fit = gm.dist.pca_fit(X, n_comps=4, chunk_rows=ODD)
+    ref = PCA(n_components=4).fit(X.astype(np.float64))
+    signs = np.sign(ref.components_[np.arange(4), np.abs(ref.components_).argmax(1)])
+    np.testing.assert_allclose(fit.components_, ref.components_ * signs[:, None], atol=1e-4)
+    np.testing.assert_allclose(fit.explained_variance_, ref.explained_variance_, rtol=1e-4)
+    np.testing.assert_allclose(fit.mean_, ref.mean_, rtol=1e-5)
+
+
+def test_pca_profiles_equals_single_device(dask_cluster, X):
+    p = gm.make_profiles(X, pd.DataFrame(index=[f"s{i}" for i in range(203)]), list("abcdefghijk"))
+    got = gm.dist.pca(p, n_comps=3, chunk_rows=ODD)
+    want = gm.tl.pca(p, n_comps=3)
+    np.testing.assert_allclose(got.obsm["X_pca"], want.obsm["X_pca"], rtol=1e-4, atol=1e-3)
+
+
+def test_cli_options_parse():
+    parser = argparse.ArgumentParser()
+    gm.dist.add_cluster_options(parser)
+    args = parser.parse_args(["--cluster", "cpu", "--partitions", "3"])
+    assert (args.cluster, args.partitions) == ("cpu", 3)
+    assert gm.dist.chunk_rows_for(100, args) == 34
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--partitions", "0"])
+    with gm.dist.cluster_from_args(parser.parse_args([])) as c:
+        assert c is None
