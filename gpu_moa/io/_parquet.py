@@ -1,0 +1,196 @@
+"""Parquet storage of Profiles: one flat table (sig_id, obs, features, labels) plus gpu_moa metadata.
+
+The file is a plain table any Parquet reader understands: the ``sig_id`` column, the ``obs``
+columns, one float32 column per feature and one column per label (uint8, or float32 when some
+labels are NaN, e.g. test rows). The schema metadata key ``gpu_moa`` lists which column is what;
+``var`` and the pandas dtypes of ``obs`` are stored alongside so that :func:`read_lish_moa`
+returns exactly the Profiles written (``X``, ``obs``, ``var``, labels; ``obsm``/``uns`` are not
+stored). Parquet files from elsewhere load too when they use the lish-moa column names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gpu_moa import _backend as B
+from gpu_moa._atomic import atomic_path
+from gpu_moa._validation import data_error
+from gpu_moa.io import _checks as C
+from gpu_moa.io._annotate import feature_var
+from gpu_moa.io._csv import to_matrix
+from gpu_moa.profiles import Profiles
+
+_KEY = b"gpu_moa"
+_OBS_KEY = b"gpu_moa_obs_pandas"
+_VAR_KEY = b"gpu_moa_var"
+
+
+def _label_array(values: np.ndarray) -> pa.Array:
+    binary = bool(((values == 0) | (values == 1)).all())
+    return pa.array(values.astype(np.uint8) if binary else values.astype(np.float32))
+
+
+def write_parquet(p: Profiles, path: str | Path, *, row_group_size: int = 65536) -> Path:
+    """Write Profiles to one Parquet file, atomically.
+
+    Parameters
+    ----------
+    p : Profiles
+        Any Profiles; ``X``, ``obs``, ``var``, ``Y``/``Y_extra`` and the label names are stored.
+    path : str or Path
+        Output file (``.parquet``).
+    row_group_size : int
+        Rows per row group (the unit :func:`iter_parquet_chunks` streams).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    obs = p.obs.copy()
+    obs.index.name = obs.index.name or "sig_id"
+    obs_table = pa.Table.from_pandas(obs, preserve_index=True)
+    obs_names = obs_table.column_names
+    X = np.asfortranarray(B.to_numpy(p.X), dtype=np.float32)
+    arrays = list(obs_table.columns) + [pa.array(X[:, j]) for j in range(p.n_vars)]
+    names = obs_names + p.var_names
+    for Y, labels in ((p.Y, p.label_names), (p.Y_extra, p.extra_label_names)):
+        if Y is not None:
+            block = np.asfortranarray(B.to_numpy(Y))
+            arrays += [_label_array(block[:, j]) for j in range(len(labels))]
+            names += list(labels)
+    if len(set(names)) != len(names):
+        dups = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"column names are used twice (obs, features, labels): {dups[:5]}")
+    var_sink = pa.BufferOutputStream()
+    var_table = pa.Table.from_pandas(p.var, preserve_index=True)
+    with pa.ipc.new_stream(var_sink, var_table.schema) as writer:
+        writer.write_table(var_table)
+    layout = {
+        "version": 1,
+        "sig_id": obs.index.name,
+        "obs": obs_names,
+        "features": p.var_names,
+        "labels": list(p.label_names) if p.Y is not None else None,
+        "extra_labels": list(p.extra_label_names) if p.Y_extra is not None else None,
+    }
+    metadata = {
+        _KEY: json.dumps(layout).encode(),
+        _OBS_KEY: obs_table.schema.metadata[b"pandas"],
+        _VAR_KEY: var_sink.getvalue().to_pybytes(),
+    }
+    table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(metadata)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=row_group_size)
+    return Path(path)
+
+
+def _layout(schema: pa.Schema, path: Path) -> dict[str, Any]:
+    """The stored layout, or one inferred from lish-moa column names for foreign files."""
+    meta = schema.metadata or {}
+    if _KEY in meta:
+        return json.loads(meta[_KEY])
+    names = list(schema.names)
+    features = C.feature_names(names, path)
+    C.require_columns(names, ("sig_id",), str(path))
+    obs = [n for n in names if n in ("sig_id", *C.FEATURE_META, "drug_id", "split", "training")]
+    labels = [n for n in names if n not in set(obs) | set(features)]
+    return {"sig_id": "sig_id", "obs": obs, "features": features, "labels": labels or None}
+
+
+def _read_obs(table: pa.Table, layout: dict[str, Any], schema: pa.Schema) -> pd.DataFrame:
+    sub = table.select(layout["obs"])
+    stored = (schema.metadata or {}).get(_OBS_KEY)
+    if stored is not None:
+        return sub.replace_schema_metadata({b"pandas": stored}).to_pandas()
+    obs = sub.to_pandas().set_index(layout["sig_id"])
+    if "split" not in obs and "training" in obs:
+        obs["split"] = np.where(
+            obs.pop("training").astype(str).isin(["1", "True"]), "train", "test"
+        )
+    return obs
+
+
+def _read_var(schema: pa.Schema, features: list[str]) -> pd.DataFrame:
+    stored = (schema.metadata or {}).get(_VAR_KEY)
+    if stored is None:
+        return feature_var(features)
+    return pa.ipc.open_stream(stored).read_all().to_pandas()
+
+
+def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
+    """Read and validate a Parquet file into one "part" for :func:`_lish_moa.assemble`.
+
+    Rows keep their stored order; ``split`` selects rows by ``obs["split"]`` (all rows count
+    as training rows when there is no such column). Test rows' labels may be NaN.
+    """
+    schema = pq.read_schema(path)
+    layout = _layout(schema, path)
+    table = pq.read_table(path)
+    obs = _read_obs(table, layout, schema)
+    C.sig_index(pd.DataFrame({"sig_id": obs.index}), path)
+    for column in ("cp_type", "cp_time", "cp_dose"):
+        if column in obs:
+            allowed = {"cp_type": C.CP_TYPES, "cp_time": C.CP_TIMES, "cp_dose": C.CP_DOSES}[column]
+            C.check_obs_values(obs[column], allowed, column, path)
+    is_train = (obs["split"] != "test").to_numpy() if "split" in obs else np.ones(len(obs), bool)
+    rows = {"train": is_train, "test": ~is_train, "all": np.ones(len(obs), bool)}[split]
+    if not rows.any():
+        raise data_error(str(path), f"no {split} rows", "ask for another split")
+    whole = bool(rows.all())
+    features = layout["features"]
+    X = to_matrix(table.select(features))
+    obs = obs if whole else obs[rows]
+    X = X if whole else X[rows]
+    C.check_features(X, features, obs.index, path)
+    part: dict[str, Any] = {
+        "X": X,
+        "obs": obs,
+        "features": features,
+        "var": _read_var(schema, features),
+    }
+    for key, names in (("scored", layout.get("labels")), ("extra", layout.get("extra_labels"))):
+        if names is None or split == "test":
+            continue
+        Y = to_matrix(table.select(names))
+        Y = Y if whole else Y[rows]
+        train_rows = is_train if whole else is_train[rows]
+        C.check_labels(Y[train_rows], names, obs.index[train_rows], path)
+        part[key] = (Y, names)
+    return [part]
+
+
+def iter_parquet_chunks(
+    path: str | Path, *, chunk_rows: int = 65536
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream a Parquet file's features without loading it whole.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`write_parquet` (or with lish-moa column names).
+    chunk_rows : int
+        Rows per yielded block (row groups are read as needed).
+
+    Yields
+    ------
+    sig_ids : numpy.ndarray of str, shape (m,)
+    block : numpy.ndarray of float32, shape (m, n_features)
+        Host arrays; move them with :func:`gpu_moa.to_device`.
+    """
+    path = Path(path)
+    pf = pq.ParquetFile(path)
+    layout = _layout(pf.schema_arrow, path)
+    features = layout["features"]
+    for batch in pf.iter_batches(batch_size=chunk_rows, columns=[layout["sig_id"], *features]):
+        table = pa.Table.from_batches([batch])
+        ids = table.column(0).to_numpy(zero_copy_only=False).astype(str)
+        yield ids, to_matrix(table.select(features))
