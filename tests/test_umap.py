@@ -1,0 +1,92 @@
+"""UMAP: the exact kNN graph against scikit-learn, the embedding's neighbourhood preservation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.manifold import trustworthiness
+from sklearn.neighbors import NearestNeighbors
+
+import gpu_moa as gm
+from gpu_moa import _backend as B
+from gpu_moa.tl._umap import exact_knn
+
+
+def _clusters(n=240, d=12, seed=0):
+    """Three well separated Gaussian clusters; returns data and cluster ids."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((3, d)) * 8
+    ids = np.arange(n) % 3
+    return (centres[ids] + rng.standard_normal((n, d))).astype(np.float32), ids
+
+
+def _profiles(X, xp):
+    n = X.shape[0]
+    obs = pd.DataFrame(
+        {"cp_type": ["trt_cp"] * n}, index=pd.Index([f"s{i}" for i in range(n)], name="sig_id")
+    )
+    p = gm.make_profiles(X, obs, [f"g-{j}" for j in range(X.shape[1])], device=xp)
+    return p.replace(obsm={"X_pca": p.X})
+
+
+def test_exact_knn_matches_sklearn(xp):
+    X, _ = _clusters(n=301)
+    idx, dist = exact_knn(xp.asarray(X), k=6, block_rows=97)
+    want_d, want_i = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X)
+    assert idx.shape == (301, 6) and idx.dtype == np.int64 and dist.dtype == np.float32
+    np.testing.assert_array_equal(idx[:, 0], np.arange(301))
+    np.testing.assert_allclose(dist, want_d, atol=1e-4)
+    np.testing.assert_array_equal(idx, want_i)
+
+
+def test_exact_knn_self_first_with_duplicates():
+    X, _ = _clusters(n=50)
+    X[7] = X[8]
+    idx, dist = exact_knn(X, k=3)
+    assert idx[7, 0] == 7 and idx[8, 0] == 8
+    assert {idx[7, 1], idx[8, 1]} == {8, 7} and dist[7, 1] == pytest.approx(0, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    X, ids = _clusters()
+    return X, ids, gm.tl.umap(_profiles(X, np), n_neighbors=10, random_state=0)
+
+
+def test_umap_preserves_neighbourhoods(embedded):
+    X, ids, out = embedded
+    emb = out.obsm["X_umap"]
+    assert emb.shape == (240, 2) and emb.dtype == np.float32
+    assert trustworthiness(X, emb, n_neighbors=10) > 0.9
+    # each point's nearest embedded neighbour is in its own cluster
+    _, nn = NearestNeighbors(n_neighbors=2).fit(emb).kneighbors(emb)
+    assert (ids[nn[:, 1]] == ids).mean() > 0.98
+    assert out.uns["umap"]["backend"] == "umap-learn"
+    assert out.uns["umap"]["n_neighbors"] == 10
+
+
+def test_umap_in_namespace_and_deterministic(xp, embedded):
+    X, _, ref = embedded
+    out = gm.tl.umap(_profiles(X, xp), n_neighbors=10, random_state=0)
+    emb = out.obsm["X_umap"]
+    assert type(emb) is type(xp.asarray(X)) and emb.dtype == xp.float32
+    np.testing.assert_allclose(B.to_numpy(emb), ref.obsm["X_umap"], atol=1e-4)
+
+
+def test_umap_logs_backend_and_reason():
+    X, _ = _clusters(n=30)
+    B.clear_step_log()
+    gm.tl.umap(_profiles(X, np), n_neighbors=50, random_state=1)  # n_neighbors is capped
+    (rec,) = [r for r in B.step_log() if r.step == "umap"]
+    assert rec.backend == "umap-learn" and rec.device == "cpu"
+    assert "umap-learn" in rec.note
+
+
+def test_umap_missing_representation():
+    X, _ = _clusters(n=30)
+    p = _profiles(X, np).replace(obsm={})
+    with pytest.raises(KeyError, match=r"run gm.tl.pca\(p\) first"):
+        gm.tl.umap(p)
+    with pytest.raises(ValueError, match="at least 3 rows"):
+        gm.tl.umap(_profiles(X[:2], np))
