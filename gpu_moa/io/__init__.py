@@ -26,6 +26,11 @@ _EXPORTS = {
     "write_submission": "._writers",
     "write_parquet": "._parquet",
     "iter_parquet_chunks": "._parquet",
+    "read_gct": "._gct",
+    "write_gct": "._gct",
+    "read_gctx": "._gctx",
+    "write_gctx": "._gctx",
+    "iter_gctx_chunks": "._gctx",
     "annotate": "._annotate",
 }
 
