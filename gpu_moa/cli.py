@@ -49,21 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``gpu-moa``; returns the process exit status."""
     args = build_parser().parse_args(argv)
+    changes: dict[str, object] = {}
     if args.quiet:
-        settings.progress = False
-        settings.verbosity = 0
+        changes.update(progress=False, verbosity=0)
     else:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.device is not None:
-        settings.device = args.device
-    try:
-        return int(args.func(args) or 0)
-    except (DataError, BackendUnavailableError) as exc:
-        print(f"gpu-moa {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"gpu-moa {args.command}: interrupted; no partial output was left", file=sys.stderr)
-        return 130
+        changes["device"] = args.device
+    with settings.override(**changes):
+        try:
+            return int(args.func(args) or 0)
+        except (DataError, BackendUnavailableError) as exc:
+            print(f"gpu-moa {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(
+                f"gpu-moa {args.command}: interrupted; no partial output was left", file=sys.stderr
+            )
+            return 130
 
 
 if __name__ == "__main__":

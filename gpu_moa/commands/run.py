@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gpu_moa import _backend as B
 from gpu_moa import pipeline
+from gpu_moa.profiles import Profiles
 
 
 def register(
@@ -33,22 +34,38 @@ def register(
     p.set_defaults(func=main)
 
 
-def _load(data: str | None, quick: bool, device: str) -> tuple[str, object, object]:
-    from gpu_moa import datasets, io
+def _has_test_files(path: Path) -> bool:
+    """True unless ``path`` is a Kaggle directory without test_features (files hold their own)."""
+    if not path.is_dir():
+        return True
+    return any((path / name).is_file() for name in ("test_features.csv", "test_features.csv.zip"))
 
-    path = Path(data) if data else datasets.default_data_dir(preset="small" if quick else "full")
-    train = io.annotate(io.read_lish_moa(path, device=device, split="train"))
-    test = None
-    if io.has_test_split(path):
-        test = io.annotate(io.read_lish_moa(path, device=device, split="test"))
-    return str(path), train, test
+
+def load_train_test(path: Path, device: str) -> tuple[Profiles, Profiles | None]:
+    """Read, validate and annotate the training rows and, when present, the test rows."""
+    from gpu_moa import io
+
+    p = io.annotate(
+        io.read_lish_moa(path, device=device, split="all" if _has_test_files(path) else "train")
+    )
+    is_test = p.obs["split"].to_numpy() == "test"
+    train = p[~is_test]
+    test = p[is_test].replace(Y=None, Y_extra=None) if is_test.any() else None
+    return train, test
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the pipeline for parsed ``args``; returns the exit status."""
     device = B.resolve_device(args.device)
     B.clear_step_log()
-    source, train, test = _load(args.data, args.quick, device)
+    from gpu_moa import datasets
+
+    path = (
+        Path(args.data)
+        if args.data
+        else datasets.default_data_dir(preset="small" if args.quick else "full")
+    )
+    train, test = load_train_test(path, device)
     ctx = pipeline.RunContext(
         train=train,
         test=test,
@@ -56,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
         device=device,
         quick=args.quick,
         random_state=args.seed,
-        source=source,
+        source=str(path),
     )
     pipeline.run_stages(ctx)
     files = pipeline.write_outputs(ctx)
