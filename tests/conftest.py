@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from importlib import resources
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import gpu_moa as gm
@@ -46,3 +48,44 @@ def rng():
 def small_lish_moa():
     """The small synthetic preset (Profiles on the CPU), shared by the session."""
     return gm.datasets.make_lish_moa(preset="small", random_state=0)
+
+
+@pytest.fixture
+def tiny_lish_moa():
+    """Hand-built lish-moa (train, test) Profiles: 6 genes + 3 cells, 4 scored + 2 non-scored
+    real label names, 3 drugs x 6 rows plus 3 controls in train, 6 test rows; features have
+    4 decimals (exact through the CSV writers)."""
+    rng = np.random.default_rng(7)
+    labels = pd.read_csv(resources.files("gpu_moa") / "data" / "moa_labels.csv")
+    scored = labels.loc[labels["set"] == "scored", "label"].tolist()[:4]
+    extra = labels.loc[labels["set"] == "nonscored", "label"].tolist()[:2]
+    names = [f"g-{i}" for i in range(6)] + [f"c-{i}" for i in range(3)]
+
+    def part(n: int, split: str, start: int, controls: int) -> gm.Profiles:
+        drugs = ["ctl0"] * controls + [f"drug{i // 6}" for i in range(n - controls)]
+        obs = pd.DataFrame(
+            {
+                "cp_type": ["ctl_vehicle"] * controls + ["trt_cp"] * (n - controls),
+                "cp_time": np.resize([24, 48, 72], n),
+                "cp_dose": np.resize(["D1", "D1", "D1", "D2", "D2", "D2"], n),
+                "drug_id": drugs if split == "train" else [np.nan] * n,
+                "split": split,
+            },
+            index=pd.Index([f"id_{start + i:05d}" for i in range(n)], name="sig_id"),
+        ).astype({"cp_type": "str", "cp_dose": "str", "drug_id": "str", "split": "str"})
+        X = np.round(rng.normal(0, 2, (n, len(names))), 4)
+        Y = (rng.random((n, 4)) < 0.3).astype(np.float32)
+        Y[:controls] = 0
+        Ye = (rng.random((n, 2)) < 0.3).astype(np.float32)
+        return gm.make_profiles(
+            X,
+            obs,
+            names,
+            Y=Y,
+            label_names=scored,
+            Y_extra=Ye,
+            extra_label_names=extra,
+            device="cpu",
+        )
+
+    return part(21, "train", 0, 3), part(6, "test", 100, 0)

@@ -58,7 +58,8 @@ def write_parquet(p: Profiles, path: str | Path, *, row_group_size: int = 65536)
     obs = p.obs.copy()
     obs.index.name = obs.index.name or "sig_id"
     obs_table = pa.Table.from_pandas(obs, preserve_index=True)
-    obs_names = obs_table.column_names
+    obs_names = [obs.index.name, *(n for n in obs_table.column_names if n != obs.index.name)]
+    obs_table = obs_table.select(obs_names)
     X = np.asfortranarray(B.to_numpy(p.X), dtype=np.float32)
     arrays = list(obs_table.columns) + [pa.array(X[:, j]) for j in range(p.n_vars)]
     names = obs_names + p.var_names

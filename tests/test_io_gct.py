@@ -1,0 +1,158 @@
+"""GCT (text) and GCTX (HDF5) I/O: format identity, subsets vs h5py/pandas oracles, streaming."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import gpu_moa as gm
+
+
+@pytest.fixture
+def cmap_profiles(rng):
+    """12 samples x 7 genes with typical CMap metadata (text, int, float, missing values)."""
+    n, g = 12, 7
+    obs = pd.DataFrame(
+        {
+            "pert_iname": ["bortezomib", "vorinostat", np.nan] + [f"cpd{i}" for i in range(n - 3)],
+            "pert_itime": np.resize([6, 24], n),
+            "pert_dose": np.round(rng.random(n) * 10, 3),
+            "cell_id": np.resize(["A549", "MCF7", "PC3"], n),
+        },
+        index=pd.Index([f"CPC006_A549_6H:BRD-{i:03d}" for i in range(n)], name="sig_id"),
+    ).astype({"pert_iname": "str", "cell_id": "str"})
+    var = pd.DataFrame(
+        {
+            "kind": "gene",
+            "symbol": ["PSMB5", "HDAC1", "TP53", "MYC", "EGFR", "GAPDH", np.nan],
+            "entrez_id": pd.array([5693, 3065, 7157, 4609, 1956, 2597, None], dtype="Int64"),
+            "ccle_name": np.nan,
+            "pr_is_lm": [1, 1, 1, 0, 1, 0, 1],
+        },
+        index=pd.Index(
+            ["5693", "3065", "7157", "4609", "1956", "2597", "200814_at"], name="feature"
+        ),
+    ).astype({"kind": "str", "symbol": "str", "ccle_name": "str"})
+    X = rng.standard_normal((n, g)).astype(np.float32)
+    return gm.Profiles(X=X, obs=obs, var=var)
+
+
+def assert_profiles_equal(a: gm.Profiles, b: gm.Profiles) -> None:
+    np.testing.assert_array_equal(gm.to_numpy(a.X), gm.to_numpy(b.X))
+    pd.testing.assert_frame_equal(a.obs, b.obs)
+    pd.testing.assert_frame_equal(a.var, b.var)
+
+
+def test_gct_and_gctx_give_identical_profiles(tmp_path, cmap_profiles):
+    gm.io.write_gct(cmap_profiles, tmp_path / "a.gct")
+    gm.io.write_gctx(cmap_profiles, tmp_path / "a.gctx")
+    from_text = gm.io.read_gct(tmp_path / "a.gct", device="cpu")
+    from_hdf5 = gm.io.read_gctx(tmp_path / "a.gctx", device="cpu")
+    assert_profiles_equal(from_text, from_hdf5)
+    assert_profiles_equal(from_hdf5, cmap_profiles)
+
+
+def test_gctx_layout_matches_cmap_convention(tmp_path, cmap_profiles):
+    gm.io.write_gctx(cmap_profiles, tmp_path / "a.gctx")
+    with h5py.File(tmp_path / "a.gctx", "r") as f:
+        matrix = f["/0/DATA/0/matrix"][()]
+        cids = f["/0/META/COL/id"].asstr()[()]
+        rids = f["/0/META/ROW/id"].asstr()[()]
+        assert "pert_iname" in f["/0/META/COL"] and "symbol" in f["/0/META/ROW"]
+    assert matrix.shape == (len(cids), len(rids)) == cmap_profiles.shape
+    np.testing.assert_array_equal(matrix, cmap_profiles.X)
+    assert list(cids) == cmap_profiles.obs.index.tolist()
+
+
+def test_gct_text_matches_pandas_oracle(tmp_path, cmap_profiles):
+    gm.io.write_gct(cmap_profiles, tmp_path / "a.gct")
+    lines = (tmp_path / "a.gct").read_text().splitlines()
+    assert lines[0] == "#1.3"
+    assert lines[1].split("\t") == ["7", "12", "5", "4"]
+    body = pd.read_csv(tmp_path / "a.gct", sep="\t", skiprows=2, header=0, dtype=str)
+    data = body.iloc[4:, 6:].astype(np.float32).to_numpy()
+    np.testing.assert_array_equal(data.T, cmap_profiles.X)
+
+
+@pytest.mark.parametrize("reader", ["gct", "gctx"])
+def test_rid_cid_subsets_equal_oracle(tmp_path, cmap_profiles, reader):
+    gm.io.write_gct(cmap_profiles, tmp_path / "a.gct")
+    gm.io.write_gctx(cmap_profiles, tmp_path / "a.gctx")
+    cid = cmap_profiles.obs.index[[9, 2, 5]].tolist()
+    rid = ["200814_at", "5693", "1956"]
+    read = gm.io.read_gct if reader == "gct" else gm.io.read_gctx
+    sub = read(tmp_path / f"a.{reader}", rid=rid, cid=cid, device="cpu")
+    with h5py.File(tmp_path / "a.gctx", "r") as f:
+        oracle = f["/0/DATA/0/matrix"][()][np.ix_([9, 2, 5], [6, 0, 4])]
+    np.testing.assert_array_equal(sub.X, oracle)
+    assert sub.obs.index.tolist() == cid and sub.var.index.tolist() == rid
+    assert (
+        sub.obs["pert_iname"].tolist() == cmap_profiles.obs["pert_iname"].iloc[[9, 2, 5]].tolist()
+    )
+    only_genes = read(tmp_path / f"a.{reader}", rid=rid[:2], device="cpu")
+    np.testing.assert_array_equal(only_genes.X, cmap_profiles.X[:, [6, 0]])
+
+
+def test_gctx_subset_never_reads_whole_matrix(tmp_path, cmap_profiles, monkeypatch):
+    gm.io.write_gctx(cmap_profiles, tmp_path / "a.gctx")
+    selections = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, args, *rest, **kw):
+        if self.name == "/0/DATA/0/matrix":
+            selections.append(args)
+        return original(self, args, *rest, **kw)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    for kw in ({"cid": ["CPC006_A549_6H:BRD-003"]}, {"rid": ["7157"]}):
+        gm.io.read_gctx(tmp_path / "a.gctx", device="cpu", **kw)
+    assert len(selections) == 2
+    for sel in selections:
+        assert sel != () and sel is not Ellipsis
+        assert any(isinstance(s, np.ndarray) and len(s) == 1 for s in sel)
+
+
+def test_read_gct_v12(tmp_path):
+    text = "#1.2\n2\t3\nName\tDescription\ts1\ts2\ts3\ng1\tfirst\t1\t2\t3\ng2\tsecond\t4\t5.5\t6\n"
+    (tmp_path / "a.gct").write_text(text)
+    p = gm.io.read_gct(tmp_path / "a.gct", device="cpu")
+    np.testing.assert_array_equal(p.X, np.array([[1, 4], [2, 5.5], [3, 6]], np.float32))
+    assert p.obs.index.tolist() == ["s1", "s2", "s3"]
+    assert p.var["Description"].tolist() == ["first", "second"]
+    assert p.var["kind"].tolist() == ["gene", "gene"]
+
+
+def test_iter_gctx_chunks_equals_h5py(tmp_path, cmap_profiles):
+    gm.io.write_gctx(cmap_profiles, tmp_path / "a.gctx")
+    chunks = list(gm.io.iter_gctx_chunks(tmp_path / "a.gctx", chunk_rows=5))
+    assert [len(ids) for ids, _ in chunks] == [5, 5, 2]
+    assert all(b.dtype == np.float32 for _, b in chunks)
+    with h5py.File(tmp_path / "a.gctx", "r") as f:
+        np.testing.assert_array_equal(
+            np.concatenate([b for _, b in chunks]), f["/0/DATA/0/matrix"][()]
+        )
+    assert np.concatenate([i for i, _ in chunks]).tolist() == cmap_profiles.obs.index.tolist()
+
+
+def test_text_file_named_gctx_is_read_as_gct(tmp_path, cmap_profiles):
+    gm.io.write_gct(cmap_profiles, tmp_path / "a.gct")
+    shutil.copy(tmp_path / "a.gct", tmp_path / "text.gctx")
+    with pytest.warns(UserWarning, match="text GCT"):
+        p = gm.io.read_gctx(tmp_path / "text.gctx", device="cpu")
+    assert_profiles_equal(p, gm.io.read_gct(tmp_path / "a.gct", device="cpu"))
+    gm.io.write_gctx(cmap_profiles, tmp_path / "b.gctx")
+    assert_profiles_equal(gm.io.read_gct(tmp_path / "b.gctx", device="cpu"), p)
+
+
+def test_lish_moa_profiles_through_gctx(tmp_path, tiny_lish_moa):
+    train, _ = tiny_lish_moa
+    gm.io.write_gctx(train, tmp_path / "t.gctx")
+    back = gm.io.read_gctx(tmp_path / "t.gctx", device="cpu")
+    np.testing.assert_array_equal(back.X, train.X)
+    pd.testing.assert_frame_equal(back.obs, train.obs)
+    assert back.var["kind"].tolist() == train.var["kind"].tolist()
+    assert back.genes.n_vars == 6 and back.cells.n_vars == 3
