@@ -2,9 +2,8 @@
 
 Each task runs the single-device :func:`gpu_moa.tl.similarity_topk` on one query block against
 one reference partition and shifts the neighbour indices by the partition's offset; partial
-results are merged in a tree that keeps the k best, ties going to the lower global index. The
-reference may also be streamed from a GCTX or Parquet file, each task reading its own rows, so
-memory stays flat in the number of reference signatures.
+results are merged in a tree that keeps the k best, ties going to the lower global index, so the
+result equals the single-device one.
 """
 
 from __future__ import annotations
@@ -20,10 +19,11 @@ from gpu_moa._dist_cluster import compute, import_dask
 
 @dataclass(frozen=True)
 class TopK:
-    """The best ``k`` scores per query row and their global reference indices (int64)."""
+    """The best scores per query row (descending) and their global reference indices (int64,
+    -1 in slots without a valid neighbour, whose score is -inf)."""
 
-    scores: Any
     indices: Any
+    scores: Any
 
 
 def merge_topk(a: TopK, b: TopK, *, k: int) -> TopK:
@@ -36,91 +36,89 @@ def merge_topk(a: TopK, b: TopK, *, k: int) -> TopK:
     indices = xp.take_along_axis(indices, order, axis=1)
     order = xp.argsort(-scores, axis=1, stable=True)[:, :k]
     return TopK(
-        xp.take_along_axis(scores, order, axis=1), xp.take_along_axis(indices, order, axis=1)
+        xp.take_along_axis(indices, order, axis=1), xp.take_along_axis(scores, order, axis=1)
     )
 
 
-def _local_topk(
-    query: Any, ref: Any, offset: int, *, k: int, metric: str, same_block: bool
-) -> TopK:
-    """Single-device top-k of one query block against one reference block, global indices."""
+def local_topk(query: Any, ref: Any, offset: int, *, same_block: bool = False, **kw: Any) -> TopK:
+    """Single-device top-k of a query block against one reference block, with global indices.
+
+    ``ref`` is moved to the query's namespace (a host block read from a file, a GPU query);
+    ``same_block`` runs the all-vs-all search of a diagonal block (``B_=None``) so the
+    single-device self-exclusion applies; ``kw`` goes to :func:`gpu_moa.tl.similarity_topk`.
+    """
     from gpu_moa.tl._similarity import similarity_topk as single_topk
 
-    xp = bk.get_namespace(ref)
-    k_local = min(k, ref.shape[0])
-    if same_block:
-        scores, idx = single_topk(query, None, k=min(k, ref.shape[0] - 1), metric=metric)
-    else:
-        scores, idx = single_topk(query, ref, k=k_local, metric=metric)
-    return TopK(scores, xp.astype(idx, xp.int64) + offset)
+    xp = bk.get_namespace(query)
+    ref = None if same_block else bk.to_device(ref, xp)
+    idx, scores = single_topk(query, ref, **kw)
+    return TopK(xp.where(idx >= 0, idx + offset, idx), scores)
 
 
-def _read_and_topk(
-    query: Any, reader: Any, start: int, stop: int, *, k: int, metric: str, xp_name: str
-) -> TopK:
-    """Read reference rows [start, stop) from a file, move them to the query's device, top-k."""
-    ref = bk.to_device(reader(start, stop), bk.resolve_xp("gpu" if xp_name == "cupy" else "cpu"))
-    return _local_topk(query, ref, start, k=k, metric=metric, same_block=False)
-
-
-def _finish(parts: list[TopK]) -> tuple[Any, Any]:
-    xp = bk.get_namespace(parts[0].scores)
-    if len(parts) == 1:
-        return parts[0].scores, parts[0].indices
-    return (
-        xp.concat([p.scores for p in parts], axis=0),
-        xp.concat([p.indices for p in parts], axis=0),
-    )
+def _groups_kw(exclude_groups: Any, q: slice, r: slice) -> dict[str, Any]:
+    if exclude_groups is None:
+        return {}
+    return {"exclude_groups": (exclude_groups[0][q], exclude_groups[1][r])}
 
 
 def similarity_topk(
     A: Any,
-    B: Any = None,
+    B_: Any = None,
     *,
-    k: int,
+    k: int = 10,
     metric: str = "pearson",
+    exclude_self: bool = True,
+    exclude_groups: tuple[Any, Any] | None = None,
+    precision: str = "float32",
     chunk_rows: int | None = None,
 ) -> tuple[Any, Any]:
-    """Top-k most similar reference rows for each query row, partitioned with Dask.
+    """Partitioned twin of :func:`gpu_moa.tl.similarity_topk` (same options and result).
 
-    Same result as :func:`gpu_moa.tl.similarity_topk` (same tie rule), computed as one task per
-    (query block, reference partition) pair and a tree merge per query block.
+    One task per (query block, reference partition) pair runs the single-device search; a tree
+    of merges per query block keeps the ``k`` best (ties to the lower global index).
 
     Parameters
     ----------
-    A : Profiles, array or dask array, shape (n_q, p)
-        Queries.
-    B : Profiles, array or dask array, shape (n_ref, p), optional
-        Reference; None for all-vs-all within ``A`` (same convention as the single-device
-        function for the self match).
-    k : int
-        Neighbours per query.
-    metric : {"pearson", "spearman", "cosine"}
-        Similarity, as in the single-device function.
+    A : Profiles, array or dask array, shape (n, p)
+        Queries (NumPy/CuPy chunks).
+    B_ : Profiles, array or dask array, shape (m, p), optional
+        Reference; None searches ``A`` against itself (all-vs-all).
+    k, metric, exclude_self, exclude_groups, precision
+        As in :func:`gpu_moa.tl.similarity_topk` (``exclude_groups``: host integer codes).
     chunk_rows : int, optional
-        Rows per partition for queries and reference (None keeps dask chunks / lets Dask choose).
+        Rows per partition of the queries and of the reference (None keeps dask chunks or
+        lets Dask choose).
 
     Returns
     -------
-    scores : array, shape (n_q, k)
-        Best similarities, descending, in the chunks' namespace.
-    indices : array of int64, shape (n_q, k)
-        Global row positions in the reference.
+    indices : int64 array, shape (n, min(k, m - exclude_self))
+        Global reference row positions, best first (-1 in slots without a valid neighbour).
+    scores : float32 array, same shape
+        Similarities, descending.
     """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     delayed = import_dask("dask").delayed
     qa = to_dask(A, chunk_rows=chunk_rows)
-    q_blocks, q_offsets = row_blocks(qa)
-    if B is None:
-        r_blocks, r_offsets = q_blocks, q_offsets
-    else:
-        r_blocks, r_offsets = row_blocks(to_dask(B, chunk_rows=chunk_rows))
+    ra = qa if B_ is None else to_dask(B_, chunk_rows=chunk_rows)
+    (q_blocks, q_offsets), (r_blocks, r_offsets) = row_blocks(qa), row_blocks(ra)
+    kw = {"k": k, "metric": metric, "exclude_self": exclude_self, "precision": precision}
     merge = functools.partial(merge_topk, k=k)
-    local = functools.partial(_local_topk, k=k, metric=metric)
     per_query = []
-    for qi, qb in enumerate(q_blocks):
-        parts = [
-            delayed(local)(qb, rb, off, same_block=B is None and qi == ri)
-            for ri, (rb, off) in enumerate(zip(r_blocks, r_offsets, strict=True))
-        ]
+    for qi, (qb, qlo) in enumerate(zip(q_blocks, q_offsets, strict=True)):
+        qs = slice(qlo, qlo + qa.chunks[0][qi])
+        parts = []
+        for ri, (rb, rlo) in enumerate(zip(r_blocks, r_offsets, strict=True)):
+            rs = slice(rlo, rlo + ra.chunks[0][ri])
+            same = B_ is None and qi == ri
+            fn = functools.partial(
+                local_topk, same_block=same, **kw, **_groups_kw(exclude_groups, qs, rs)
+            )
+            parts.append(delayed(fn)(qb, rb, rlo))
         per_query.append(tree_reduce(parts, merge))
-    return _finish(list(compute(*per_query, desc="similarity top-k")))
+    results = compute(*per_query, desc="similarity top-k")
+    xp = bk.get_namespace(results[0].scores)
+    return (
+        xp.concat([r.indices for r in results], axis=0),
+        xp.concat([r.scores for r in results], axis=0),
+    )

@@ -27,8 +27,11 @@ _EXPORTS = {
     "Moments": "gpu_moa._dist_array",
     "pca_fit": "gpu_moa._dist_pca",
     "pca": "gpu_moa._dist_pca",
+    "normalize": "gpu_moa._dist_pp",
+    "consensus": "gpu_moa._dist_pp",
     # similarity
     "similarity_topk": "gpu_moa._dist_similarity",
+    "similarity_topk_stream": "gpu_moa._dist_stream",
     # command line
     "add_cluster_options": "gpu_moa._dist_cli",
     "cluster_from_args": "gpu_moa._dist_cli",

@@ -131,3 +131,126 @@ def test_cli_options_parse():
         parser.parse_args(["--partitions", "0"])
     with gm.dist.cluster_from_args(parser.parse_args([])) as c:
         assert c is None
+
+
+# ----------------------------------------------------------------------------- preprocessing
+@pytest.fixture(scope="module")
+def lish(small_lish_moa):
+    """The first 600 rows of the small synthetic set (controls included)."""
+    return small_lish_moa[np.arange(600)]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"by": "cp_time"},
+        {"method": "robust_mad", "by": ["cp_time", "cp_dose"]},
+        {"reference": "all"},
+    ],
+)
+def test_normalize_equals_single_device(dask_cluster, lish, kw):
+    from scipy import stats
+
+    got = gm.dist.normalize(lish, chunk_rows=ODD, **kw)
+    np.testing.assert_allclose(got.X, gm.pp.normalize(lish, **kw).X, rtol=1e-6, atol=1e-6)
+    if not kw:  # oracle: scipy z-score against the controls' mean and population sd
+        X = lish.X.astype(np.float64)
+        ctl = X[(lish.obs["cp_type"] == "ctl_vehicle").to_numpy()]
+        want = (X - ctl.mean(0)) / (
+            stats.tstd(ctl, axis=0) * np.sqrt((len(ctl) - 1) / len(ctl)) + 1e-6
+        )
+        np.testing.assert_allclose(got.X, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["mean", "median", "modz"])
+def test_consensus_equals_single_device(dask_cluster, lish, method):
+    treated = gm.pp.drop_controls(lish)
+    got = gm.dist.consensus(treated, method=method, chunk_rows=ODD)
+    want = gm.pp.consensus(treated, method=method)
+    pd.testing.assert_frame_equal(got.obs, want.obs)
+    np.testing.assert_allclose(got.X, want.X, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got.Y, want.Y)
+    if method == "mean":  # oracle: pandas groupby mean
+        frame = pd.DataFrame(treated.X.astype(np.float64), index=treated.obs["drug_id"].to_numpy())
+        np.testing.assert_allclose(got.X, frame.groupby(level=0).mean().to_numpy(), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- similarity
+def _oracle_topk(A, R, k, exclude_self=False):
+    """Stable ranking of the float64 Pearson matrix (ties: lower index), by hand."""
+
+    def unit(M):
+        M = M.astype(np.float64) - M.mean(1, keepdims=True)
+        return M / np.linalg.norm(M, axis=1, keepdims=True)
+
+    S = np.round(unit(A) @ unit(R).T, 5)
+    if exclude_self:
+        np.fill_diagonal(S, -np.inf)
+    order = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(S, order, axis=1)
+
+
+@pytest.mark.parametrize("metric", ["pearson", "spearman", "cosine"])
+def test_similarity_topk_query_vs_reference(dask_cluster, rng, metric):
+    A = rng.normal(size=(41, 25)).astype(np.float32)
+    R = rng.normal(size=(203, 25)).astype(np.float32)
+    R[150] = R[3]  # an exact tie across partitions: the lower index must come first
+    A[0] = R[3]
+    idx, scores = gm.dist.similarity_topk(A, R, k=6, metric=metric, chunk_rows=ODD)
+    want_idx, want_scores = gm.tl.similarity_topk(A, R, k=6, metric=metric)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(idx[0, :2], [3, 150])
+    if metric == "pearson":
+        o_idx, o_scores = _oracle_topk(A, R, 6)
+        np.testing.assert_array_equal(idx, o_idx)
+        np.testing.assert_allclose(scores, o_scores, atol=1e-5)
+
+
+def test_similarity_topk_all_vs_all_and_groups(dask_cluster, rng):
+    A = rng.normal(size=(119, 20)).astype(np.float32)
+    idx, scores = gm.dist.similarity_topk(A, k=5, chunk_rows=ODD)
+    np.testing.assert_array_equal(idx, _oracle_topk(A, A, 5, exclude_self=True)[0])
+    groups = (rng.integers(0, 9, 119), rng.integers(0, 9, 119))
+    got = gm.dist.similarity_topk(A, A, k=5, exclude_groups=groups, chunk_rows=ODD)
+    want = gm.tl.similarity_topk(A, A, k=5, exclude_groups=groups)
+    np.testing.assert_array_equal(got[0], want[0])
+    small = gm.dist.similarity_topk(A[:4], k=10, chunk_rows=3)  # k larger than the reference
+    assert small[0].shape == (4, 3)
+
+
+@pytest.mark.parametrize("fmt", ["gctx", "parquet"])
+def test_similarity_topk_stream_equals_in_memory(tmp_path, rng, fmt):
+    R = rng.normal(size=(203, 12)).astype(np.float32)
+    p = gm.make_profiles(
+        R, pd.DataFrame(index=[f"s{i}" for i in range(203)]), [f"g-{i}" for i in range(12)]
+    )
+    path = tmp_path / f"ref.{fmt}"
+    if fmt == "gctx":
+        gm.io.write_gctx(p, path)
+    else:
+        gm.io.write_parquet(p, path, row_group_size=50)
+    A = rng.normal(size=(9, 12)).astype(np.float32)
+    with gm.settings.override(progress=False):
+        idx, scores = gm.dist.similarity_topk_stream(A, path, k=4, chunk_rows=ODD)
+    want = gm.tl.similarity_topk(A, R, k=4)
+    np.testing.assert_array_equal(idx, want[0])
+    np.testing.assert_allclose(scores, want[1], rtol=1e-6)
+
+
+def test_similarity_topk_stream_on_cluster(dask_cluster, tmp_path, rng):
+    R = rng.normal(size=(150, 8)).astype(np.float32)
+    p = gm.make_profiles(
+        R, pd.DataFrame(index=[f"s{i}" for i in range(150)]), [f"g-{i}" for i in range(8)]
+    )
+    gm.io.write_gctx(p, tmp_path / "ref.gctx")
+    A = rng.normal(size=(5, 8)).astype(np.float32)
+    idx, _ = gm.dist.similarity_topk_stream(A, tmp_path / "ref.gctx", k=3, chunk_rows=ODD)
+    np.testing.assert_array_equal(idx, _oracle_topk(A, R, 3)[0])
+
+
+def test_similarity_topk_stream_bad_file(tmp_path):
+    (tmp_path / "ref.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(gm.DataError, match="GCTX"):
+        gm.dist.similarity_topk_stream(np.ones((1, 2)), tmp_path / "ref.csv", k=1)
