@@ -192,3 +192,12 @@ def test_annotate_fills_identifiers(tiny_lish_moa):
     out = gm.io.annotate(custom).var
     assert out.loc["mygene", "symbol"] == "S"
     assert out.loc["g-0", "symbol"] == genes.loc["g-0", "symbol"]
+
+
+def test_writing_split_all_profiles_restores_test_set(tmp_path, tiny_lish_moa):
+    train, test = tiny_lish_moa
+    gm.io.write_lish_moa(train, tmp_path / "a", test=test)
+    both = gm.io.read_lish_moa(tmp_path / "a", split="all", device="cpu")
+    gm.io.write_lish_moa(both, tmp_path / "b")
+    for name in ("test_features.csv", "train_features.csv", "train_targets_scored.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

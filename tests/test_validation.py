@@ -214,3 +214,8 @@ def test_cli_validate_gctx(tmp_path, tiny_lish_moa, capsys):
     gm.io.write_gctx(tiny_lish_moa[0], tmp_path / "t.gctx")
     assert main(["validate", str(tmp_path / "t.gctx"), "--quiet"]) == 0
     assert "rows: 21 train" in capsys.readouterr().out
+
+
+def test_single_kaggle_file_instead_of_directory(kaggle):
+    msg = error_of(kaggle / "train_features.csv")
+    assert "train_features.csv" in msg and "pass the directory" in msg

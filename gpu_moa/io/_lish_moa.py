@@ -60,26 +60,27 @@ def read_lish_moa(path: str | Path, *, device: str = "auto", split: str = "train
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     path = Path(path)
     xp = B.resolve_xp(device)
-    gpu = B.is_cupy_namespace(xp) and B.has_cudf()
+    with B.timed_step("read_lish_moa", xp, note=f"{path.name}, split={split}"):
+        profiles = assemble(_read_parts(path, split, B.is_cupy_namespace(xp) and B.has_cudf()), xp)
+    return profiles.replace(uns={"source": str(path)})
+
+
+def _read_parts(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
+    """Validated train/test parts of any supported form (see :func:`assemble`)."""
     if path.is_dir():
-        parts = [_read_kaggle_part(path, s, gpu) for s in ("train", "test") if split in (s, "all")]
-        parts = [p for p in parts if p is not None]
-    elif path.is_file() and _is_parquet(path):
+        return [_read_kaggle_part(path, s, gpu) for s in ("train", "test") if split in (s, "all")]
+    if path.is_file() and _is_parquet(path):
         from gpu_moa.io._parquet import read_parquet_parts
 
-        parts = read_parquet_parts(path, split)
-    elif path.is_file():
-        parts = _read_annotated(path, split, gpu)
-    else:
-        raise data_error(
-            str(path),
-            "no such file or directory",
-            "pass a lish-moa directory (with train_features.csv), an annotated CSV or a "
-            "Parquet file written by gpu_moa.io.write_parquet",
-        )
-    with B.timed_step("read_lish_moa", xp, note=f"{path.name}, split={split}"):
-        profiles = assemble(parts, xp)
-    return profiles.replace(uns={"source": str(path)})
+        return read_parquet_parts(path, split)
+    if path.is_file():
+        return _read_annotated(path, split, gpu)
+    raise data_error(
+        str(path),
+        "no such file or directory",
+        "pass a lish-moa directory (with train_features.csv), an annotated CSV or a "
+        "Parquet file written by gpu_moa.io.write_parquet",
+    )
 
 
 def _is_parquet(path: Path) -> bool:
@@ -137,6 +138,12 @@ def _read_kaggle_part(folder: Path, split: str, gpu: bool) -> dict[str, Any]:
 
 def _read_annotated(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
     columns = read_header(path)
+    if "training" not in columns and path.name.startswith(("train_", "test_")):
+        raise data_error(
+            str(path),
+            "one file of the Kaggle layout was given, not the data set",
+            f"pass the directory that holds it ({path.parent})",
+        )
     C.require_columns(columns, [c for c in _ANNOTATED_META if c != "drug_id"], str(path))
     features = C.feature_names(columns, path)
     labels = [c for c in columns if c not in _ANNOTATED_META and c not in set(features)]

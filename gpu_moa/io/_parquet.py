@@ -103,7 +103,10 @@ def _layout(schema: pa.Schema, path: Path) -> dict[str, Any]:
     features = C.feature_names(names, path)
     C.require_columns(names, ("sig_id",), str(path))
     obs = [n for n in names if n in ("sig_id", *C.FEATURE_META, "drug_id", "split", "training")]
-    labels = [n for n in names if n not in set(obs) | set(features)]
+    numeric = {
+        f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+    }
+    labels = [n for n in names if n not in set(obs) | set(features) and n in numeric]
     return {"sig_id": "sig_id", "obs": obs, "features": features, "labels": labels or None}
 
 

@@ -146,6 +146,8 @@ def write_lish_moa(
         Directory to write into (created if needed).
     test : Profiles, optional
         Test rows with the same features; adds ``test_features`` and ``sample_submission``.
+        When omitted, rows of ``train`` whose ``obs["split"]`` is "test" (as from
+        ``read_lish_moa(..., split="all")``) are written as the test set.
     layout : {"kaggle", "annotated"}
         "kaggle": train_features, train_targets_scored, train_targets_nonscored (when
         ``Y_extra``), train_drug, test_features, sample_submission (scored columns all 0.5).
@@ -164,6 +166,9 @@ def write_lish_moa(
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if test is None and "split" in train.obs and (train.obs["split"] == "test").any():
+        is_test = (train.obs["split"] == "test").to_numpy()
+        train, test = train[~is_test], train[is_test]
     if test is not None and test.var_names != train.var_names:
         raise ValueError("test must have the same features (var names, in order) as train")
     tables = (_kaggle_tables if layout == "kaggle" else _annotated_tables)(train, test, decimals)
