@@ -32,6 +32,9 @@ _EXPORTS = {
     # similarity
     "similarity_topk": "gpu_moa._dist_similarity",
     "similarity_topk_stream": "gpu_moa._dist_stream",
+    # models
+    "MultilabelLogistic": "gpu_moa._dist_logistic",
+    "fit_logistic": "gpu_moa._dist_logistic",
     # command line
     "add_cluster_options": "gpu_moa._dist_cli",
     "cluster_from_args": "gpu_moa._dist_cli",

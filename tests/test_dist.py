@@ -254,3 +254,30 @@ def test_similarity_topk_stream_bad_file(tmp_path):
     (tmp_path / "ref.csv").write_text("a,b\n1,2\n")
     with pytest.raises(gm.DataError, match="GCTX"):
         gm.dist.similarity_topk_stream(np.ones((1, 2)), tmp_path / "ref.csv", k=1)
+
+
+# ----------------------------------------------------------------------------- logistic
+def test_logistic_from_dask_equals_single_device(dask_cluster, small_lish_moa):
+    from sklearn.linear_model import LogisticRegression
+
+    p = gm.pp.drop_controls(small_lish_moa)[np.arange(400)]
+    X = p.X[:, ::10]
+    Y = p.Y[:, np.argsort(-p.Y.sum(0), kind="stable")[:4]]
+    Y = np.concatenate([Y, np.zeros((400, 1), np.float32)], axis=1)  # a label with no positive
+    rows = 3 * ODD  # 111: fewer partitions keep the L-BFGS round trips cheap
+    Y[:rows, 0] = 1  # the first partition holds one class only for label 0
+    kw = {"C": 0.05, "tol": 1e-6, "max_iter": 500}
+    model = gm.dist.MultilabelLogistic(chunk_rows=rows, **kw).fit(
+        gm.dist.to_dask(X, chunk_rows=rows), gm.dist.to_dask(Y, chunk_rows=rows)
+    )
+    from gpu_moa._logistic import MultilabelLogistic as Single
+
+    single = Single(**kw).fit(X, Y)
+    np.testing.assert_allclose(model.predict_proba(X), single.predict_proba(X), atol=2e-4)
+    np.testing.assert_allclose(model.coef_, single.coef_, atol=2e-3)
+    np.testing.assert_allclose(model.intercept_[-1], single.intercept_[-1])  # the prior
+    oracle = LogisticRegression(C=0.05, tol=1e-8, max_iter=5000).fit(X.astype(np.float64), Y[:, 1])
+    np.testing.assert_allclose(model.coef_[1], oracle.coef_[0], atol=2e-3)
+    np.testing.assert_allclose(model.intercept_[1], oracle.intercept_[0], atol=2e-3)
+    with pytest.raises(ValueError, match="positive number"):
+        gm.dist.MultilabelLogistic(C="auto").fit(X, Y)
