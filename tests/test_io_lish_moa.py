@@ -201,3 +201,17 @@ def test_writing_split_all_profiles_restores_test_set(tmp_path, tiny_lish_moa):
     gm.io.write_lish_moa(both, tmp_path / "b")
     for name in ("test_features.csv", "train_features.csv", "train_targets_scored.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["kaggle", "annotated"])
+def test_read_on_gpu_equals_host(tmp_path, tiny_lish_moa, layout):
+    pytest.importorskip("cupy")
+    if not gm.has_gpu():
+        pytest.skip("no usable CUDA device")
+    train, test = tiny_lish_moa
+    written = gm.io.write_lish_moa(train, tmp_path, test=test, layout=layout)
+    path = tmp_path if layout == "kaggle" else written["lish_moa_annotated"]
+    on_gpu = gm.io.read_lish_moa(path, device="gpu", split="all")
+    assert on_gpu.device == "gpu"
+    assert_same(on_gpu, gm.io.read_lish_moa(path, device="cpu", split="all"))

@@ -219,3 +219,13 @@ def test_cli_validate_gctx(tmp_path, tiny_lish_moa, capsys):
 def test_single_kaggle_file_instead_of_directory(kaggle):
     msg = error_of(kaggle / "train_features.csv")
     assert "train_features.csv" in msg and "pass the directory" in msg
+
+
+def test_annotated_error_names_the_file_line(tmp_path, tiny_lish_moa):
+    train, test = tiny_lish_moa
+    path = gm.io.write_lish_moa(train, tmp_path, test=test, layout="annotated")[
+        "lish_moa_annotated"
+    ]
+    set_field(path, 25, "cp_time", "12")
+    msg = error_of(path, split="test")
+    assert "line 25" in msg and "'cp_time'" in msg and "'12'" in msg

@@ -158,15 +158,16 @@ def _read_annotated(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
     sets = label_sets()
     extra_names = [n for n in labels if sets.get(n) == "nonscored"]
     scored_names = [n for n in labels if sets.get(n) != "nonscored"]
+    obs_all = C.build_obs(table.meta, path, "train")
+    obs_all["split"] = pd.array(np.where(flag, "train", "test"), dtype="str")
+    if "drug_id" in table.meta:
+        obs_all["drug_id"] = pd.array(table.meta["drug_id"].to_numpy(), dtype="str")
     parts = []
     for name, rows in (("train", flag), ("test", ~flag)):
         if split not in (name, "all") or not rows.any():
             continue
-        meta = table.meta[rows].reset_index(drop=True)
-        obs = C.build_obs(meta, path, name)
-        if "drug_id" in meta:
-            obs["drug_id"] = pd.array(meta["drug_id"].to_numpy(), dtype="str")
         pos = np.flatnonzero(rows)
+        obs = obs_all.iloc[pos]
         X = B.take_rows(table.values[:, : len(features)], pos)
         C.check_features(X, kaggle, obs.index, path)
         part: dict[str, Any] = {"X": X, "obs": obs, "features": kaggle}
