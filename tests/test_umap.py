@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.optimize import brentq
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
 import gpu_moa as gm
 from gpu_moa import _backend as B
-from gpu_moa.tl._umap import exact_knn
+from gpu_moa.tl._umap_graph import exact_knn, fuzzy_graph, smooth_knn_sigmas
 
 
 def _clusters(n=240, d=12, seed=0):
@@ -46,6 +47,54 @@ def test_exact_knn_self_first_with_duplicates():
     idx, dist = exact_knn(X, k=3)
     assert idx[7, 0] == 7 and idx[8, 0] == 8
     assert {idx[7, 1], idx[8, 1]} == {8, 7} and dist[7, 1] == pytest.approx(0, abs=1e-3)
+
+
+def _sigma_oracle(row):
+    """Solve sum_j exp(-(d_j - rho) / sigma) = log2(k) for one row with a scalar root finder."""
+    rho = row[row > 0].min()
+    shifted = row[1:] - rho
+    f = lambda s: np.where(shifted > 0, np.exp(-shifted / s), 1.0).sum() - np.log2(len(row))  # noqa: E731
+    return rho, brentq(f, 1e-8, 1e4, xtol=1e-12)
+
+
+def test_smooth_knn_sigmas(xp):
+    X, _ = _clusters(n=200)
+    idx, dist = exact_knn(X, k=10)
+    rho, sigma = smooth_knn_sigmas(xp.asarray(dist))
+    rho, sigma = B.to_numpy(rho), B.to_numpy(sigma)
+    for i in range(0, 200, 17):
+        want_rho, want_sigma = _sigma_oracle(dist[i].astype(np.float64))
+        assert rho[i] == pytest.approx(want_rho, rel=1e-6)
+        assert sigma[i] == pytest.approx(want_sigma, rel=1e-3)
+
+
+def test_fuzzy_graph_by_hand():
+    X, _ = _clusters(n=60)
+    idx, dist = exact_knn(X, k=5)
+    graph = fuzzy_graph(idx, dist).toarray()
+    P = np.zeros((60, 60))
+    for i in range(60):
+        rho, sigma = _sigma_oracle(dist[i].astype(np.float64))
+        for j, d in zip(idx[i, 1:], dist[i, 1:], strict=True):
+            P[i, j] = 1.0 if d <= rho else np.exp(-(d - rho) / sigma)
+    np.testing.assert_allclose(graph, P + P.T - P * P.T, atol=2e-4)
+    assert np.allclose(graph, graph.T) and (np.diag(graph) == 0).all()
+
+
+@pytest.mark.slow
+def test_fuzzy_graph_equals_umap_learn():
+    """The graph equals umap-learn's fuzzy_simplicial_set on the same kNN (numba compile: slow)."""
+    from umap.umap_ import fuzzy_simplicial_set
+
+    X, _ = _clusters(n=300)
+    X[3] = X[4]  # a duplicate: zero distances
+    idx, dist = exact_knn(X, k=15)
+    want, _, _ = fuzzy_simplicial_set(
+        X, 15, np.random.RandomState(0), "euclidean", knn_indices=idx, knn_dists=dist
+    )
+    got = fuzzy_graph(idx, dist)
+    assert got.nnz == want.nnz
+    assert abs(got - want.tocsr()).max() < 1e-6
 
 
 @pytest.fixture(scope="module")

@@ -1,73 +1,25 @@
-"""UMAP embedding: cuML on a GPU, else an exact kNN graph on the device and umap-learn's layout.
+"""UMAP embedding: cuML on a GPU, else the neighbour graph in the array namespace + umap-learn.
 
-Without cuML the costly part umap-learn would do itself, the nearest-neighbour search (and its
-numba compilation, about ten seconds per process), is replaced by an exact blocked kNN in the
-array namespace (one matrix product per row block, on the GPU when the data are there); umap-learn
-then builds the fuzzy graph and optimises the layout on the host.
+Without cuML, the exact kNN graph and its fuzzy simplicial set are computed by
+:mod:`gpu_moa.tl._umap_graph` (on the GPU when the data are there; umap-learn would spend about
+ten seconds per process compiling its numba kernels for them), and umap-learn's
+``simplicial_set_embedding`` (spectral initialisation, then the stochastic layout) runs on the host.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
 from gpu_moa import _backend as B
 from gpu_moa.profiles import Profiles
+from gpu_moa.tl._umap_graph import exact_knn, fuzzy_graph
 
 UMAP_INSTALL_HINT = (
     "install umap-learn: `pip install 'gpu_moa[umap]'` (or `pip install umap-learn`)"
 )
-
-
-def _smallest_k(d: Any, k: int, xp: Any) -> Any:
-    """Column positions of the ``k`` smallest entries of each row (any order)."""
-    if B.is_numpy_namespace(xp):
-        # NumPy-only fast path: introselect instead of a full sort of every row.
-        return np.argpartition(d, k - 1, axis=1)[:, :k]
-    return xp.argsort(d, axis=1)[:, :k]
-
-
-def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Exact Euclidean k nearest neighbours of every row among all rows, self first.
-
-    Parameters
-    ----------
-    X : array, shape (n, d)
-        Rows in any array namespace; distances are computed there in blocks of ``block_rows``.
-    k : int
-        Neighbours per row, counting the row itself (umap-learn's convention), k <= n.
-    block_rows : int, default 2048
-        Rows per block: memory is ``block_rows x n`` floats.
-
-    Returns
-    -------
-    indices : numpy.ndarray of int64, shape (n, k)
-        Neighbour positions, nearest first; column 0 is the row itself.
-    distances : numpy.ndarray of float32, shape (n, k)
-        Euclidean distances, ascending; column 0 is 0.
-    """
-    xp = B.get_namespace(X)
-    n = X.shape[0]
-    sq = xp.sum(X * X, axis=1)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, block_rows):
-        stop = min(start + block_rows, n)
-        blk = X[start:stop, :]
-        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * xp.matmul(blk, X.T)
-        own = xp.arange(start, stop)[:, None] == xp.arange(n)[None, :]
-        d2 = xp.where(own, -xp.inf, d2)  # the row itself comes first, even among duplicates
-        idx = _smallest_k(d2, k, xp)
-        d2h = B.to_numpy(xp.take_along_axis(d2, idx, axis=1))
-        idx = B.to_numpy(idx)
-        order = np.argsort(d2h, axis=1, kind="stable")
-        indices[start:stop] = np.take_along_axis(idx, order, axis=1)
-        d2h = np.take_along_axis(d2h, order, axis=1)
-        distances[start:stop] = np.sqrt(np.clip(d2h, 0.0, None))
-    return indices, distances
 
 
 def _rep(p: Profiles, use_rep: str) -> Any:
@@ -83,18 +35,35 @@ def _rep(p: Profiles, use_rep: str) -> Any:
 
 def _umap_learn(rep: Any, **params: Any) -> np.ndarray:
     try:
-        import umap
+        from umap.umap_ import find_ab_params, simplicial_set_embedding
     except ImportError as exc:
         raise B.BackendUnavailableError(
             f"umap-learn is not installed: {UMAP_INSTALL_HINT}"
         ) from exc
     knn_idx, knn_dist = exact_knn(rep, k=params["n_neighbors"])
-    n_jobs = 1 if params["random_state"] is not None else -1  # a seed makes the layout serial
-    model = umap.UMAP(**params, n_jobs=n_jobs, precomputed_knn=(knn_idx, knn_dist, None))
-    with warnings.catch_warnings():
-        # no search index is needed: the embedding is computed once, never extended
-        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
-        return model.fit_transform(B.to_numpy(rep))
+    graph = fuzzy_graph(knn_idx, knn_dist)
+    a, b = find_ab_params(1.0, params["min_dist"])
+    seed = params["random_state"]
+    emb, _ = simplicial_set_embedding(
+        data=B.to_numpy(rep).astype(np.float32),
+        graph=graph.tocoo(),
+        n_components=params["n_components"],
+        initial_alpha=1.0,
+        a=a,
+        b=b,
+        gamma=1.0,
+        negative_sample_rate=5,
+        n_epochs=None,
+        init="spectral",
+        random_state=np.random.RandomState(seed),
+        metric="euclidean",
+        metric_kwds={},
+        densmap=False,
+        densmap_kwds={},
+        output_dens=False,
+        parallel=seed is None,  # a seed makes the layout serial (and reproducible)
+    )
+    return emb
 
 
 def umap(

@@ -1,0 +1,149 @@
+"""The UMAP neighbour graph in the array namespace: exact kNN and the fuzzy simplicial set.
+
+Both steps are what umap-learn computes with numba kernels (compiled anew in every process, about
+ten seconds on two cores); here they are vectorised array code, on the GPU when the data are
+there. They follow McInnes, Healy & Melville (2018), section 3 and umap-learn's defaults
+(local connectivity 1, bandwidth 1, fuzzy union of the directed graph and its transpose).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from gpu_moa import _backend as B
+
+#: binary-search tolerance on the membership sum and floor of sigma (umap-learn's constants)
+_TOLERANCE = 1e-5
+_MIN_SIGMA_SCALE = 1e-3
+_N_ITER = 64
+
+
+def _smallest_k(d: Any, k: int, xp: Any) -> Any:
+    """Column positions of the ``k`` smallest entries of each row (any order)."""
+    if B.is_numpy_namespace(xp):
+        # NumPy-only fast path: introselect instead of a full sort of every row.
+        return np.argpartition(d, k - 1, axis=1)[:, :k]
+    return xp.argsort(d, axis=1)[:, :k]
+
+
+def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Euclidean k nearest neighbours of every row among all rows, self first.
+
+    Parameters
+    ----------
+    X : array, shape (n, d)
+        Rows in any array namespace; distances are computed there in blocks of ``block_rows``.
+    k : int
+        Neighbours per row, counting the row itself (umap-learn's convention), k <= n.
+    block_rows : int, default 2048
+        Rows per block: memory is ``block_rows x n`` floats.
+
+    Returns
+    -------
+    indices : numpy.ndarray of int64, shape (n, k)
+        Neighbour positions, nearest first; column 0 is the row itself.
+    distances : numpy.ndarray of float32, shape (n, k)
+        Euclidean distances, ascending; column 0 is 0.
+    """
+    xp = B.get_namespace(X)
+    n = X.shape[0]
+    sq = xp.sum(X * X, axis=1)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * xp.matmul(X[start:stop, :], X.T)
+        own = xp.arange(start, stop)[:, None] == xp.arange(n)[None, :]
+        d2 = xp.where(own, -xp.inf, d2)  # the row itself comes first, even among duplicates
+        idx = _smallest_k(d2, k, xp)
+        d2h = B.to_numpy(xp.take_along_axis(d2, idx, axis=1))
+        idx = B.to_numpy(idx)
+        order = np.argsort(d2h, axis=1, kind="stable")
+        indices[start:stop] = np.take_along_axis(idx, order, axis=1)
+        d2h = np.take_along_axis(d2h, order, axis=1)
+        distances[start:stop] = np.sqrt(np.clip(d2h, 0.0, None))
+    return indices, distances
+
+
+def smooth_knn_sigmas(dists: Any) -> tuple[Any, Any]:
+    """Per-row ``rho`` (distance to the nearest other point) and ``sigma`` of the fuzzy set.
+
+    ``sigma`` solves ``sum_j exp(-(d_ij - rho_i) / sigma_i) = log2(k)`` over the row's
+    neighbours (column 0, the row itself, excluded) by a bisection run on all rows at once.
+
+    Parameters
+    ----------
+    dists : array, shape (n, k)
+        Ascending kNN distances, self first (as :func:`exact_knn` returns them).
+
+    Returns
+    -------
+    rho, sigma : arrays of shape (n,), float64, in ``dists``' namespace
+    """
+    xp = B.get_namespace(dists)
+    d = xp.astype(dists, xp.float64)
+    n, k = d.shape
+    positive = d > 0.0
+    has_positive = xp.any(positive, axis=1)
+    # the smallest non-zero distance of each row (rows are sorted ascending)
+    rho = xp.min(xp.where(positive, d, xp.inf), axis=1)
+    rho = xp.where(has_positive, rho, xp.zeros_like(rho))
+    shifted = d[:, 1:] - rho[:, None]
+    target = math.log2(k)
+    lo = xp.zeros(n, dtype=xp.float64)
+    hi = xp.full(n, xp.inf, dtype=xp.float64)
+    mid = xp.ones(n, dtype=xp.float64)
+    done = xp.zeros(n, dtype=xp.bool)
+    for _ in range(_N_ITER):
+        terms = xp.where(shifted > 0, xp.exp(-shifted / mid[:, None]), xp.ones_like(shifted))
+        psum = xp.sum(terms, axis=1)
+        done = done | (xp.abs(psum - target) < _TOLERANCE)
+        above = psum > target
+        new_hi = xp.where(above, mid, hi)
+        new_lo = xp.where(above, lo, mid)
+        new_mid = xp.where(xp.isinf(new_hi), mid * 2.0, (new_lo + new_hi) / 2.0)
+        lo, hi = xp.where(done, lo, new_lo), xp.where(done, hi, new_hi)
+        mid = xp.where(done, mid, new_mid)
+        if bool(xp.all(done)):
+            break
+    floor = _MIN_SIGMA_SCALE * xp.where(
+        rho > 0.0, xp.mean(d, axis=1), xp.full(n, float(xp.mean(d)), dtype=xp.float64)
+    )
+    return rho, xp.maximum(mid, floor)
+
+
+def fuzzy_graph(indices: np.ndarray, dists: np.ndarray) -> scipy.sparse.csr_matrix:
+    """UMAP's symmetric fuzzy neighbour graph from kNN results.
+
+    Membership of neighbour j of row i is ``exp(-(d_ij - rho_i) / sigma_i)`` (1 within
+    ``rho_i``, 0 for the row itself); the directed graph ``P`` is symmetrised by the fuzzy union
+    ``P + P^T - P * P^T``.
+
+    Parameters
+    ----------
+    indices, dists : arrays of shape (n, k)
+        From :func:`exact_knn` (any namespace; the sparse graph is assembled on the host).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n, n), float32
+    """
+    xp = B.get_namespace(dists)
+    d = xp.astype(dists, xp.float64)
+    rho, sigma = smooth_knn_sigmas(d)
+    shifted = d - rho[:, None]
+    vals = xp.where(shifted <= 0.0, xp.ones_like(d), xp.exp(-shifted / sigma[:, None]))
+    idx = B.to_numpy(indices)
+    n, k = idx.shape
+    rows = np.repeat(np.arange(n), k)
+    vals = B.to_numpy(vals).ravel()
+    vals[idx.ravel() == rows] = 0.0
+    P = scipy.sparse.csr_matrix((vals.astype(np.float32), (rows, idx.ravel())), shape=(n, n))
+    P.eliminate_zeros()
+    graph = P + P.T - P.multiply(P.T)
+    graph.eliminate_zeros()
+    return graph.tocsr()
