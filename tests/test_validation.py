@@ -101,7 +101,7 @@ def test_targets_with_extra_rows(kaggle):
     assert "train_targets_nonscored.csv" in msg and "'id_stranger'" in msg and "not in" in msg
 
 
-@pytest.mark.parametrize("value", ["2", "0.5"])
+@pytest.mark.parametrize("value", ["2", "0.5", "", "-1"])
 def test_non_binary_label(kaggle, tiny_lish_moa, value):
     train, _ = tiny_lish_moa
     label = train.label_names[1]

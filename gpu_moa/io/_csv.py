@@ -182,6 +182,7 @@ def read_csv(
     delimiter: str = ",",
     skip_rows: int = 0,
     gpu: bool = False,
+    integers: bool = False,
 ) -> CsvTable:
     """Parse a CSV into string metadata and a float32 block of ``value_names``.
 
@@ -200,6 +201,9 @@ def read_csv(
         Lines before the data when ``names`` is given.
     gpu : bool
         Parse with cuDF into a CuPy block (falls back to pyarrow, logged, on any cuDF failure).
+    integers : bool
+        The numeric columns should hold small non-negative integers (0/1 labels): parse them as
+        uint8, which is faster, and parse again as float when some value is not one.
 
     Raises
     ------
@@ -221,7 +225,8 @@ def read_csv(
     payload = _payload(path)
     source: Any = pa.BufferReader(payload) if payload is not None else str(path)
     value_set = set(value_names)
-    types = {n: (pa.float32() if n in value_set else pa.string()) for n in names}
+    number = pa.uint8() if integers else pa.float32()
+    types = {n: (number if n in value_set else pa.string()) for n in names}
     try:
         table = pacsv.read_csv(
             source,
@@ -234,6 +239,10 @@ def read_csv(
             ),
         )
     except pa.ArrowInvalid as exc:
+        if integers:
+            return read_csv(
+                path, value_names, names=names, delimiter=delimiter, skip_rows=skip_rows
+            )
         raise _diagnose(
             path, payload, names, value_names, str(exc), delimiter=delimiter, skip_rows=skip_rows
         ) from None

@@ -121,7 +121,7 @@ def _read_kaggle_part(folder: Path, split: str, gpu: bool) -> dict[str, Any]:
         target_path = _find(folder, stem, required=required)
         if target_path is not None:
             labels = [c for c in read_header(target_path) if c != "sig_id"]
-            targets = read_csv(target_path, labels)
+            targets = read_csv(target_path, labels, integers=True)
             part[key] = (C.read_targets(targets, obs.index, reference), labels)
     drug_path = _find(folder, "train_drug", required=False)
     if drug_path is None:
