@@ -78,10 +78,15 @@ def _top_eigh(scatter64: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
         # NumPy-only fast path: LAPACK's subset driver computes only the k eigenpairs needed
         # (about 2x faster than the full decomposition at p = 872); the generic path below is
         # the one exercised on array-api-strict and CuPy.
+        # One BLAS thread: the tridiagonal reduction of a p x p matrix is a chain of small
+        # level-2 calls whose thread barriers cost more than they gain (5-20x slower with two
+        # threads on a busy 2-core machine).
         import scipy.linalg
+        from threadpoolctl import threadpool_limits
 
         p = scatter64.shape[0]
-        vals, vecs = scipy.linalg.eigh(scatter64, subset_by_index=[p - k, p - 1])
+        with threadpool_limits(1, user_api="blas"):
+            vals, vecs = scipy.linalg.eigh(scatter64, subset_by_index=[p - k, p - 1])
         vals, vecs = xp.asarray(vals), xp.asarray(vecs)
     else:
         vals, vecs = xp.linalg.eigh(scatter64)

@@ -53,7 +53,7 @@ def _umap_learn(rep: Any, **params: Any) -> np.ndarray:
         b=b,
         gamma=1.0,
         negative_sample_rate=5,
-        n_epochs=None,
+        n_epochs=params["n_epochs"],
         init="spectral",
         random_state=np.random.RandomState(seed),
         metric="euclidean",
@@ -73,6 +73,7 @@ def umap(
     n_neighbors: int = 15,
     n_components: int = 2,
     min_dist: float = 0.1,
+    n_epochs: int | None = None,
     random_state: int | None = 0,
 ) -> Profiles:
     """UMAP embedding of the profiles.
@@ -89,6 +90,8 @@ def umap(
         Dimension of the embedding.
     min_dist : float, default 0.1
         How tightly points may pack in the embedding.
+    n_epochs : int, optional
+        Layout optimisation epochs (default: umap-learn's, 500 up to 10,000 rows, else 200).
     random_state : int or None, default 0
         Seed for a reproducible layout; None lets umap-learn run its layout in parallel.
 
@@ -106,6 +109,7 @@ def umap(
         "n_neighbors": min(n_neighbors, n - 1),
         "n_components": n_components,
         "min_dist": min_dist,
+        "n_epochs": n_epochs,
         "random_state": random_state,
     }
     xp = B.get_namespace(rep)
