@@ -264,3 +264,22 @@ def import_cuml() -> ModuleType:
     if mod is None:
         raise BackendUnavailableError(f"cuML is not available: {RAPIDS_INSTALL_HINT}")
     return mod
+
+
+@contextmanager
+def tf32_matmul(xp: ModuleType, enabled: bool = True) -> Iterator[None]:
+    """Let CuPy's float32 matrix products use TF32 tensor cores inside the block.
+
+    A no-op for other namespaces or when ``enabled`` is false; the previous CuPy compute type
+    is restored on exit.
+    """
+    if not (enabled and is_cupy_namespace(xp)):
+        yield
+        return
+    linalg = importlib.import_module("cupy._core._routines_linalg")
+    previous = linalg.get_compute_type(np.float32)
+    linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32)
+    try:
+        yield
+    finally:
+        linalg.set_compute_type(np.float32, previous)

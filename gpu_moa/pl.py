@@ -15,6 +15,7 @@ their symbols and CCLE names wherever the data are annotated.
 ``embedding(p, basis=, color=)``       PCA / UMAP scatter coloured by obs columns
 ``pca(p)``, ``umap(p)``                the same for X_pca / X_umap
 ``neighbors(hits)``                    a query's nearest reference signatures
+``hit_rate_curve(curve)``              leave-drug-out MoA hit rate vs k, against chance
 ``auc_histogram(aucs)``                per-label ROC AUC
 ``cv_curve(scores)``                   a metric per cross-validation fold
 ``to_png(fig)``                        PNG bytes of a figure (Agg renderer)
@@ -37,6 +38,7 @@ from gpu_moa._pl_data import (
 )
 from gpu_moa._pl_drugs import drug_ranks, effective_moas
 from gpu_moa._pl_embed import embedding, pca, umap
+from gpu_moa._pl_matching import hit_rate_curve
 from gpu_moa._pl_results import auc_histogram, cv_curve, neighbors
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "drug_ranks",
     "effective_moas",
     "embedding",
+    "hit_rate_curve",
     "moa_frequencies",
     "neighbors",
     "pca",

@@ -1,0 +1,284 @@
+"""Retrieval metrics with whole drugs held out: mAP, precision@k, nearest-neighbour hit rate.
+
+A profile *retrieves* the other profiles in order of similarity. A retrieved profile is a hit
+when it shares at least one scored MoA label with the query (the multilabel rule copairs uses);
+profiles of the query's own drug are removed from the ranking entirely, so a drug can never be
+recognised by its own replicates. Queries are the rows with at least one label; rows without labels
+(controls, unannotated drugs) take part only as candidates. Drop rows beforehand (e.g.
+:func:`gpu_moa.pp.drop_controls`) to change the candidate population.
+
+Everything runs in query-row blocks in the profiles' array namespace: no n x n matrix is held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gpu_moa import _backend as B
+from gpu_moa._validation import DataError
+from gpu_moa.profiles import Profiles
+from gpu_moa.tl._match import neighbours
+from gpu_moa.tl._similarity import prepare
+
+POSITIVES = ("moa",)
+
+
+def retrieval_inputs(p: Profiles, positive: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(labels in p's namespace, drug codes, query row positions)."""
+    if positive not in POSITIVES:
+        raise ValueError(f"positive must be one of {POSITIVES}, got {positive!r}")
+    if p.Y is None:
+        raise DataError(
+            "retrieval metrics: the profiles have no scored labels (Y). Fix: load the targets "
+            "(train_targets_scored.csv) with the features"
+        )
+    Y = p.xp.astype(p.Y, p.xp.float32)
+    if "drug_id" in p.obs:
+        codes = p.obs["drug_id"].factorize(use_na_sentinel=True)[0].astype(np.int64)
+        missing = codes < 0
+        codes[missing] = -2 - np.arange(int(missing.sum()))
+    else:
+        codes = np.arange(p.n_obs, dtype=np.int64)  # every row its own drug: only self excluded
+    queries = np.flatnonzero(B.to_numpy(p.Y).sum(axis=1) > 0)
+    return Y, codes, queries
+
+
+def _subset(queries: np.ndarray, chosen: Any) -> np.ndarray:
+    if chosen is None:
+        return queries
+    pos = np.asarray(chosen)
+    pos = np.flatnonzero(pos) if pos.dtype == bool else pos.astype(np.int64)
+    return np.intersect1d(queries, pos)
+
+
+def _shares_label(Yq: Any, Y: Any, xp: Any) -> Any:
+    """(b x n) True where query and candidate share at least one label."""
+    return xp.matmul(Yq, xp.permute_dims(Y, (1, 0))) > 0
+
+
+def _block_rows(n: int, bytes_per_cell: int, xp: Any, block_rows: int | None) -> int:
+    if block_rows is not None:
+        return max(1, int(block_rows))
+    budget = min(B.free_memory_bytes(xp) // 8, 256 << 20)
+    return int(max(1, budget // max(1, n * bytes_per_cell)))
+
+
+def _ap_sorted(s: Any, hits: Any, xp: Any) -> Any:
+    """Average precision of rows already sorted by descending score, tie groups honoured.
+
+    Tied scores form one threshold: every positive of a tie group is credited with the
+    precision at the end of the group, as in ``sklearn.metrics.average_precision_score``.
+    """
+    b, n = s.shape
+    ends = xp.concat([s[:, 1:] != s[:, :-1], xp.ones((b, 1), dtype=xp.bool)], axis=1)
+    flat_ends = xp.reshape(ends, (-1,))
+    (end_at,) = xp.nonzero(flat_ends)
+    starts = xp.concat([xp.ones((1,), dtype=xp.bool), flat_ends[:-1]])
+    group = xp.cumulative_sum(xp.astype(starts, xp.int64)) - 1
+    group_end = xp.take(end_at, group)  # flat position of the end of each element's tie group
+    cum_hits = xp.reshape(xp.cumulative_sum(xp.astype(hits, xp.float64), axis=1), (-1,))
+    row_start = xp.reshape(
+        xp.arange(b, dtype=xp.int64)[:, None] * n + xp.zeros((b, n), dtype=xp.int64), (-1,)
+    )
+    precision = xp.take(cum_hits, group_end) / xp.astype(group_end - row_start + 1, xp.float64)
+    return xp.sum(xp.astype(hits, xp.float64) * xp.reshape(precision, (b, n)), axis=1)
+
+
+def _average_precision(S: Any, pos: Any, xp: Any) -> tuple[Any, Any]:
+    """Per row: average precision of ranking ``pos`` by ``S`` (sklearn's tie rule), positives.
+
+    Rows where no positive ties with the next score take the direct sum of precision@rank
+    over positives; only rows with such ties go through the tie-group computation.
+    """
+    b, n = S.shape
+    order = xp.argsort(-S, axis=1, stable=False)  # order within ties does not matter
+    s = xp.take_along_axis(S, order, axis=1)
+    hits = xp.take_along_axis(pos, order, axis=1)
+    cum = xp.cumulative_sum(xp.astype(hits, xp.int32), axis=1)
+    rank = xp.arange(1, n + 1, dtype=xp.float32)[None, :]
+    direct = xp.sum(xp.where(hits, xp.astype(cum, xp.float32) / rank, 0.0), axis=1)
+    ap = xp.astype(direct, xp.float64)
+    tied = xp.any(hits[:, :-1] & (s[:, 1:] == s[:, :-1]), axis=1)
+    if bool(xp.any(tied)):
+        (rows,) = xp.nonzero(tied)
+        exact = _ap_sorted(xp.take(s, rows, axis=0), xp.take(hits, rows, axis=0), xp)
+        slot = xp.clip(xp.cumulative_sum(xp.astype(tied, xp.int64)) - 1, 0, None)
+        ap = xp.where(tied, xp.take(exact, slot), ap)
+    n_pos = xp.astype(cum[:, n - 1], xp.float64)
+    return ap / xp.where(n_pos > 0, n_pos, 1.0), n_pos
+
+
+def retrieval_map(
+    p: Profiles,
+    *,
+    metric: str = "pearson",
+    positive: str = "moa",
+    queries: Any = None,
+    block_rows: int | None = None,
+) -> float:
+    """Mean average precision of retrieving profiles that share an MoA, own drug excluded.
+
+    Parameters
+    ----------
+    p : Profiles
+        Profiles with scored labels ``Y`` and (ideally) ``obs["drug_id"]``; without drug ids
+        only the query itself is excluded.
+    metric : {"pearson", "spearman", "cosine"}, default "pearson"
+        Similarity that ranks the candidates.
+    positive : {"moa"}
+        A candidate is a positive when it shares at least one scored label with the query.
+    queries : array of int or bool, optional
+        Restrict the queries to these rows (e.g. a random sample, to bound the cost); the
+        candidates are always all rows.
+    block_rows : int, optional
+        Query rows per block (default: sized from free memory).
+
+    Returns
+    -------
+    float
+        The mean over queries (labelled rows with at least one positive candidate) of the
+        average precision, computed as ``sklearn.metrics.average_precision_score`` would on that
+        query's candidates. NaN when no query qualifies.
+    """
+    Y, codes, q_rows = retrieval_inputs(p, positive)
+    q_rows = _subset(q_rows, queries)
+    xp = p.xp
+    X = prepare(p.X, metric)
+    XT = xp.permute_dims(X, (1, 0))
+    codes_dev = xp.asarray(B.to_device(codes, xp))
+    rows = _block_rows(p.n_obs, 48, xp, block_rows)
+    total, count = 0.0, 0
+    with B.timed_step("metrics.retrieval_map", xp, f"{metric}, {q_rows.size} queries"):
+        for lo in range(0, q_rows.size, rows):
+            block = q_rows[lo : lo + rows]
+            S = xp.matmul(B.take_rows(X, block), XT)  # take_rows copies: distinct buffers
+            same = B.take_rows(codes_dev, block)[:, None] == codes_dev[None, :]
+            S = xp.where(same, -xp.inf, S)
+            pos = _shares_label(B.take_rows(Y, block), Y, xp) & ~same
+            ap, n_pos = _average_precision(S, pos, xp)
+            valid = n_pos > 0
+            total += float(xp.sum(xp.where(valid, ap, 0.0)))
+            count += int(xp.sum(xp.astype(valid, xp.int64)))
+    return total / count if count else float("nan")
+
+
+def precision_at_k(
+    p: Profiles,
+    *,
+    k: int = 10,
+    metric: str = "pearson",
+    positive: str = "moa",
+    block_rows: int | None = None,
+) -> float:
+    """Mean fraction of each query's k nearest profiles (own drug excluded) sharing an MoA.
+
+    Queries are the labelled rows; a query with fewer than ``k`` candidates is scored on the
+    ones it has. See :func:`retrieval_map` for the parameters.
+
+    Returns
+    -------
+    float
+        Mean precision@k over queries; NaN when there is none.
+    """
+    Y, codes, q_rows = retrieval_inputs(p, positive)
+    hits, valid = _neighbour_hits(p, Y, codes, q_rows, k, metric, block_rows)
+    per_query = np.sum(hits, axis=1) / np.maximum(np.sum(valid, axis=1), 1)
+    return float(np.mean(per_query[np.sum(valid, axis=1) > 0])) if q_rows.size else float("nan")
+
+
+def _neighbour_hits(
+    p: Profiles, Y: Any, codes: np.ndarray, q_rows: np.ndarray, k: int, metric: str, block_rows
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hit, valid) host matrices (queries x k) of the k nearest other-drug profiles."""
+    query = p[q_rows]
+    query = query.replace(obs=query.obs.assign(drug_id=codes[q_rows]))
+    ref = p.replace(obs=p.obs.assign(drug_id=codes))
+    idx, _ = neighbours(query, ref, k=k, metric=metric, block_rows=block_rows)
+    return hits_of(B.to_numpy(idx), B.to_numpy(Y) > 0, q_rows)
+
+
+def hits_of(idx: np.ndarray, labels: np.ndarray, q_rows: np.ndarray) -> tuple[Any, Any]:
+    """Which neighbours ``idx`` (queries x k, -1 = none) share a label with their query.
+
+    Returns ``(hit, valid)`` boolean host matrices of ``idx``'s shape.
+    """
+    valid = idx >= 0
+    shared = np.einsum(
+        "ql,qkl->qk", labels[q_rows].astype(np.int32), labels[np.where(valid, idx, 0)]
+    )
+    return (shared > 0) & valid, valid
+
+
+def chance_of_hit(n_pos: np.ndarray, n_cand: np.ndarray, k: int) -> np.ndarray:
+    """Per query: probability that ``k`` random candidates (no replacement) include a positive."""
+    miss = np.ones(n_pos.shape)
+    for t in range(k):
+        miss *= np.clip((n_cand - n_pos - t) / np.maximum(n_cand - t, 1), 0.0, 1.0)
+    return 1.0 - miss
+
+
+def knn_hit_rate(
+    p: Profiles,
+    *,
+    k: int = 1,
+    metric: str = "pearson",
+    positive: str = "moa",
+    block_rows: int | None = None,
+) -> dict[str, float]:
+    """How often a query's nearest other-drug profile(s) share an MoA, against chance.
+
+    Parameters
+    ----------
+    p, metric, positive, block_rows
+        As in :func:`retrieval_map`.
+    k : int, default 1
+        A query is a hit when any of its ``k`` nearest other-drug profiles shares a label.
+
+    Returns
+    -------
+    dict
+        ``hit_rate`` (fraction of queries with a hit), ``chance`` (the mean over queries of
+        the probability of a hit when the k neighbours are drawn at random without
+        replacement from the query's candidates), ``enrichment`` (hit_rate / chance),
+        ``n_queries`` and ``k``.
+    """
+    Y, codes, q_rows = retrieval_inputs(p, positive)
+    hits, _ = _neighbour_hits(p, Y, codes, q_rows, k, metric, block_rows)
+    n_pos, n_cand = positive_counts(Y, codes, q_rows)
+    hit_rate = float(np.mean(np.any(hits, axis=1))) if q_rows.size else float("nan")
+    chance = float(np.mean(chance_of_hit(n_pos, n_cand, k))) if q_rows.size else float("nan")
+    return {
+        "hit_rate": hit_rate,
+        "chance": chance,
+        "enrichment": hit_rate / chance if chance > 0 else float("nan"),
+        "n_queries": int(q_rows.size),
+        "k": int(k),
+    }
+
+
+def positive_counts(Y: Any, codes: np.ndarray, q_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: candidates sharing a label, and all candidates (rows of other drugs).
+
+    Counted over the distinct label sets instead of row pairs: with ``u`` sets the work is a
+    ``u x u`` overlap matrix plus, per drug, the overlap of its own rows, never n x n.
+    """
+    labels = B.to_numpy(Y) > 0
+    sets, set_of = np.unique(labels, axis=0, return_inverse=True)
+    set_of = set_of.reshape(-1)
+    overlap = (sets.astype(np.float64) @ sets.T.astype(np.float64)) > 0
+    per_set = np.bincount(set_of, minlength=sets.shape[0])
+    pos_all = overlap.astype(np.int64) @ per_set  # rows sharing a label, same drug included
+    _, drug_of = np.unique(codes, return_inverse=True)
+    pairs = pd.DataFrame({"drug": drug_of.reshape(-1), "set": set_of}).value_counts()
+    pairs = pairs.rename("count").reset_index()
+    both = pairs.merge(pairs, on="drug", suffixes=("", "_other"))
+    both = both[overlap[both["set"].to_numpy(), both["set_other"].to_numpy()]]
+    own = both.groupby(["drug", "set"])["count_other"].sum()
+    key = pd.MultiIndex.from_arrays([drug_of.reshape(-1)[q_rows], set_of[q_rows]])
+    own_pos = own.reindex(key, fill_value=0).to_numpy()
+    drug_size = np.bincount(drug_of.reshape(-1))
+    n_cand = labels.shape[0] - drug_size[drug_of.reshape(-1)[q_rows]]
+    return (pos_all[set_of[q_rows]] - own_pos).astype(float), n_cand.astype(float)

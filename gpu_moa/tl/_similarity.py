@@ -1,0 +1,371 @@
+"""Profile similarity (Pearson, Spearman, cosine) and streamed top-k neighbour search.
+
+Every metric is a dot product of prepared rows: Pearson centres each row and scales it to unit
+length, Spearman does the same to the row's ranks, cosine only scales. A row with zero length after
+that (a constant profile for Pearson/Spearman, an all-zero one for cosine) becomes the zero vector:
+its similarity to every profile, itself included, is defined as 0 instead of NaN.
+
+:func:`similarity_topk` multiplies one block of query rows at a time against the whole reference
+and keeps only the k best per row, so it never holds more than a block x n_reference slice (the
+block height is sized from the free device memory). Within a block the k best are found exactly
+without sorting the row: the row is cut into groups of g columns, the k groups with the best
+maxima are the only ones that can hold the k best entries, and only those k x g candidates are
+sorted. Ties go to the lower reference index, so the result equals a stable sort of the full
+similarity matrix.
+
+Each block is copied before the product, so an all-vs-all search never multiplies a buffer by its
+own transpose (OpenBLAS 0.3.31's symmetric rank-k path crashes there on large inputs).
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+from gpu_moa import _backend as B
+from gpu_moa._pp_rank import rank_rows
+from gpu_moa._validation import DataError, check_no_nan_array
+
+METRICS = ("pearson", "spearman", "cosine")
+PRECISIONS = ("float32", "tf32", "float16")
+_PREP_BLOCK_BYTES = 64 << 20
+
+
+def _as_matrix(X: Any, name: str) -> Any:
+    X = getattr(X, "X", X)  # accept Profiles
+    if getattr(X, "ndim", 0) != 2:
+        raise DataError(
+            f"{name}: expected a 2-D matrix (profiles x features), got shape "
+            f"{getattr(X, 'shape', None)}. Fix: pass Profiles or a 2-D array"
+        )
+    return X
+
+
+def prepare(X: Any, metric: str) -> Any:
+    """Rows transformed so that a dot product gives the similarity (float32, unit or zero rows).
+
+    Parameters
+    ----------
+    X : array, shape (n, p)
+        Profiles without NaN/inf.
+    metric : {"pearson", "spearman", "cosine"}
+        The similarity the rows are prepared for.
+
+    Returns
+    -------
+    array, shape (n, p)
+        float32 rows of unit length, or zero rows for constant (Pearson/Spearman) or all-zero
+        (cosine) input rows; computed in float64 in row blocks.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    xp = B.get_namespace(X)
+    check_no_nan_array(X, f"{metric} similarity input")
+    n, p = X.shape
+    step = max(1, _PREP_BLOCK_BYTES // max(1, p * 8 * 4))
+    parts = []
+    for lo in range(0, n, step):
+        Z = X[lo : min(lo + step, n), :]
+        Z = rank_rows(Z) if metric == "spearman" else xp.astype(Z, xp.float64)
+        if metric != "cosine":
+            Z = Z - xp.mean(Z, axis=1, keepdims=True)
+        norm = xp.sqrt(xp.sum(Z * Z, axis=1, keepdims=True))
+        parts.append(xp.astype(Z / xp.where(norm > 0, norm, xp.ones_like(norm)), xp.float32))
+    if not parts:
+        return xp.zeros((0, p), dtype=xp.float32)
+    return xp.concat(parts, axis=0)
+
+
+def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
+    """The full similarity matrix between the rows of ``A`` and of ``B`` (or ``A`` itself).
+
+    For inputs whose n_A x n_B float32 matrix fits in memory; use :func:`similarity_topk` to
+    stream large searches.
+
+    Parameters
+    ----------
+    A : array or Profiles, shape (n_A, p)
+    B_ : array or Profiles, shape (n_B, p), optional
+        Reference rows; ``None`` compares ``A`` with itself.
+    metric : {"pearson", "spearman", "cosine"}, default "pearson"
+
+    Returns
+    -------
+    array, shape (n_A, n_B)
+        float32 similarities in [-1, 1] in ``A``'s namespace; a constant (Pearson/Spearman) or
+        all-zero (cosine) row has similarity 0 with everything, itself included.
+
+    Raises
+    ------
+    DataError
+        On NaN/inf input, mismatched feature counts, or a matrix too large for memory.
+    """
+    An, Bn = _prepared_pair(A, B_, metric)
+    xp = B.get_namespace(An)
+    n, m = An.shape[0], Bn.shape[0]
+    if n * m * 4 > B.free_memory_bytes(xp) // 2:
+        raise DataError(
+            f"similarity: a {n} x {m} float32 matrix does not fit in free memory. "
+            "Fix: use gm.tl.similarity_topk, which streams row blocks and keeps the k best"
+        )
+    # the copy keeps an all-vs-all product off the crashing A @ A.T path
+    return _product(xp.asarray(An, copy=True), xp.permute_dims(Bn, (1, 0)), xp)
+
+
+def _prepared_pair(A: Any, B_: Any, metric: str) -> tuple[Any, Any]:
+    A = _as_matrix(A, "similarity query")
+    An = prepare(A, metric)
+    if B_ is None:
+        return An, An
+    B_ = _as_matrix(B_, "similarity reference")
+    if B_.shape[1] != A.shape[1]:
+        raise DataError(
+            f"similarity: the query has {A.shape[1]} features but the reference has "
+            f"{B_.shape[1]}. Fix: select the same features (same order) in both"
+        )
+    return An, prepare(B_, metric)
+
+
+def _product(block: Any, RefT: Any, xp: ModuleType, out: Any = None) -> Any:
+    """``block @ RefT``; ``out`` (NumPy fast path) is a reused C-contiguous result buffer."""
+    if out is not None:
+        import numpy as np
+
+        return np.matmul(block, RefT, out=out[: block.shape[0]])
+    return xp.matmul(block, RefT)
+
+
+def group_width(m: int, k: int, xp: ModuleType) -> int:
+    """Columns per group for the group-maxima top-k.
+
+    16 on NumPy, whose fast path ranks the groups with ``argpartition``; elsewhere about
+    ``sqrt(m / k)``, which balances sorting the group maxima against sorting the candidates.
+    """
+    if B.is_numpy_namespace(xp):
+        return 16
+    return max(16, 8 * math.ceil(math.sqrt(m / max(k, 1)) / 8))
+
+
+def _best_groups(gmax: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """The k groups with the highest maxima (any order) and whether the choice is ambiguous.
+
+    Ambiguous rows are those where the k-th best maximum ties with the (k+1)-th: another
+    group could then hold one of the k best entries.
+    """
+    if B.is_numpy_namespace(xp):  # NumPy fast path: partial selection instead of a full sort
+        import numpy as np
+
+        part = np.argpartition(-gmax, k, axis=1)[:, : k + 1]
+        vals = np.take_along_axis(gmax, part, axis=1)
+        return part[:, :k], np.min(vals[:, :k], axis=1) == vals[:, k]
+    order = xp.argsort(-gmax, axis=1, stable=True)[:, : k + 1]
+    vals = xp.take_along_axis(gmax, order, axis=1)
+    return order[:, :k], vals[:, k - 1] == vals[:, k]
+
+
+def _sorted_topk(S: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    order = xp.argsort(-S, axis=1, stable=True)[:, :k]
+    return xp.astype(order, xp.int64), xp.take_along_axis(S, order, axis=1)
+
+
+def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
+    """The ``k`` largest entries of each row of ``S`` (ties to the lower column), sorted.
+
+    The columns are dealt into ``G = m / g`` strided groups (column ``c`` goes to group
+    ``c mod G``). If the k-th largest group maximum is strictly above the (k+1)-th, the k best
+    entries all lie in the k groups with the largest maxima, so only those ``k * g`` candidates
+    are sorted; rows where the two tie are sorted whole. The result equals a stable descending
+    sort of every row.
+
+    Parameters
+    ----------
+    S : array, shape (b, m)
+        Scores; ``m`` must be a multiple of ``g`` (pad with -inf), else whole rows are sorted.
+    k : int
+        Entries per row, ``1 <= k <= m``.
+    g : int, optional
+        Group width, default :func:`group_width`.
+
+    Returns
+    -------
+    indices : int64 array, shape (b, k)
+    values : array, shape (b, k)
+        Descending by value; equal values in increasing column order.
+    """
+    xp = B.get_namespace(S)
+    b, m = S.shape
+    g = group_width(m, k, xp) if g is None else g
+    G = m // g
+    if m % g or G <= k:
+        return _sorted_topk(S, k, xp)
+    gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
+    best, ambiguous = _best_groups(gmax, k, xp)
+    best = xp.astype(xp.sort(best, axis=1), xp.int64)
+    offsets = xp.arange(g, dtype=xp.int64)[None, :, None] * G
+    cols = xp.reshape(offsets + best[:, None, :], (b, g * k))  # increasing column order
+    vals = xp.take_along_axis(S, cols, axis=1)
+    order = xp.argsort(-vals, axis=1, stable=True)[:, :k]
+    idx, top = xp.take_along_axis(cols, order, axis=1), xp.take_along_axis(vals, order, axis=1)
+    if bool(xp.any(ambiguous)):
+        (rows,) = xp.nonzero(ambiguous)
+        full_idx, full_top = _sorted_topk(xp.take(S, rows, axis=0), k, xp)
+        slot = xp.clip(xp.cumulative_sum(xp.astype(ambiguous, xp.int64)) - 1, 0, None)
+        idx = xp.where(ambiguous[:, None], xp.take(full_idx, slot, axis=0), idx)
+        top = xp.where(ambiguous[:, None], xp.take(full_top, slot, axis=0), top)
+    return idx, top
+
+
+def _block_rows(n: int, m: int, extra_per_row: int, xp: ModuleType) -> int:
+    """Query rows per block: the block's scores (and temporaries) within a share of free memory."""
+    free = B.free_memory_bytes(xp)
+    budget = min(free // 4, 8 << 30) if B.is_cupy_namespace(xp) else min(free // 8, 96 << 20)
+    per_row = m * 4 * 2 + extra_per_row
+    return int(max(1, min(n, budget // per_row)))
+
+
+def _pad_rows(X: Any, rows: int, xp: ModuleType) -> Any:
+    if rows == X.shape[0]:
+        return X
+    pad = xp.zeros((rows - X.shape[0], X.shape[1]), dtype=X.dtype)
+    return xp.concat([X, pad], axis=0)
+
+
+def _rescore(An_blk: Any, Ref: Any, cand: Any, low: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """Exact float32 scores of low-precision candidates, re-ranked (ties to the lower index)."""
+    b, c = cand.shape
+    perm = xp.argsort(cand, axis=1)
+    cand, low = xp.take_along_axis(cand, perm, axis=1), xp.take_along_axis(low, perm, axis=1)
+    rows = xp.reshape(xp.take(Ref, xp.reshape(cand, (-1,)), axis=0), (b, c, Ref.shape[1]))
+    exact = xp.sum(rows * An_blk[:, None, :], axis=2)
+    exact = xp.where(low == -xp.inf, -xp.inf, exact)
+    order = xp.argsort(-exact, axis=1, stable=True)
+    return xp.take_along_axis(cand, order, axis=1), xp.take_along_axis(exact, order, axis=1)
+
+
+def _low_precision(precision: str, xp: ModuleType) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "float32" and not B.is_cupy_namespace(xp):
+        B.log_backend(
+            "tl.similarity_topk",
+            B.backend_name(xp),
+            note=f"precision={precision!r} is a GPU option; float32 used on this backend",
+        )
+        return "float32"
+    return precision
+
+
+def similarity_topk(
+    A: Any,
+    B_: Any = None,
+    *,
+    k: int = 10,
+    metric: str = "pearson",
+    exclude_self: bool = True,
+    block_rows: int | None = None,
+    exclude_groups: tuple[Any, Any] | None = None,
+    precision: str = "float32",
+) -> tuple[Any, Any]:
+    """The ``k`` most similar reference rows of every query row, streamed in row blocks.
+
+    Parameters
+    ----------
+    A : array or Profiles, shape (n, p)
+        Query profiles.
+    B_ : array or Profiles, shape (m, p), optional
+        Reference profiles; ``None`` searches ``A`` against itself (all-vs-all).
+    k : int, default 10
+        Neighbours per query; more than the reference holds gives every valid one.
+    metric : {"pearson", "spearman", "cosine"}, default "pearson"
+        See :func:`similarity`; constant rows score 0 against everything.
+    exclude_self : bool, default True
+        In an all-vs-all search, never return a row as its own neighbour.
+    block_rows : int, optional
+        Query rows per block; by default sized so that the block's n x m float32 scores use
+        about 1/8 of the free RAM (at most 96 MB) on the CPU or 1/4 of the free GPU memory.
+    exclude_groups : (array, array), optional
+        Integer group codes of the query rows and of the reference rows; pairs with equal codes
+        are skipped (e.g. profiles of the same drug).
+    precision : {"float32", "tf32", "float16"}, default "float32"
+        GPU opt-in: run the large product in TF32 or float16, then re-score the best ``2k``
+        candidates of each row exactly in float32 and keep the ``k`` best. Other backends
+        always use float32 (and log that).
+
+    Returns
+    -------
+    indices : int64 array, shape (n, min(k, m - exclude_self))
+        Reference row positions, best first; equal scores in increasing index order. Slots
+        beyond the valid neighbours of a row (possible with ``exclude_groups``) hold -1.
+    scores : float32 array, same shape
+        The similarities, descending; -inf in the slots holding -1.
+
+    Raises
+    ------
+    DataError
+        On NaN/inf input or mismatched feature counts.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    An, Bn = _prepared_pair(A, B_, metric)
+    xp = B.get_namespace(An)
+    precision = _low_precision(precision, xp)
+    n, m = An.shape[0], Bn.shape[0]
+    drop_self = B_ is None and exclude_self
+    k_out = max(0, min(k, m - int(drop_self)))
+    if n == 0 or k_out == 0:
+        return xp.zeros((n, k_out), dtype=xp.int64), xp.zeros((n, k_out), dtype=xp.float32)
+    kk = min(m, k_out + int(drop_self) + (k_out if precision != "float32" else 0))
+    g = group_width(m, kk, xp)
+    m_pad = m if m // g <= kk else g * math.ceil(m / g)
+    Ref = _pad_rows(Bn, m_pad, xp)
+    low_dtype = getattr(xp, "float16") if precision == "float16" else None  # noqa: B009 - not standard
+    RefT = xp.permute_dims(Ref if low_dtype is None else xp.astype(Ref, low_dtype), (1, 0))
+    if exclude_groups is not None:
+        q_groups, r_groups = _check_groups(exclude_groups, n, m, xp)
+        r_groups = xp.concat([r_groups, xp.full((m_pad - m,), -1, dtype=xp.int64)])
+    extra = kk * An.shape[1] * 4 * 2 if precision != "float32" else 0
+    rows = block_rows if block_rows is not None else _block_rows(n, m_pad, extra, xp)
+    rows = max(1, int(rows))
+    buf = None
+    if (
+        B.is_numpy_namespace(xp) and low_dtype is None
+    ):  # NumPy fast path: one reused result buffer, no page faults
+        import numpy as np
+
+        buf = np.empty((min(rows, n), m_pad), dtype=np.float32)
+    out_idx, out_val = [], []
+    note = f"{metric}, k={k_out}, blocks of {rows} rows, {precision}"
+    with B.timed_step("tl.similarity_topk", xp, note), B.tf32_matmul(xp, precision == "tf32"):
+        for lo in range(0, n, rows):
+            hi = min(lo + rows, n)
+            # a copy of the query block: never one buffer times its own transpose
+            Q = xp.astype(An[lo:hi, :], An.dtype if low_dtype is None else low_dtype, copy=True)
+            S = xp.astype(_product(Q, RefT, xp, buf), xp.float32, copy=False)
+            if m_pad > m:
+                S[:, m:] = -xp.inf
+            if exclude_groups is not None:
+                same = q_groups[lo:hi, None] == r_groups[None, :]
+                S = xp.where(same, -xp.inf, S)
+            idx, val = topk_rows(S, kk, g)
+            if precision != "float32":
+                idx, val = _rescore(An[lo:hi, :], Ref, idx, val, xp)
+            if drop_self:
+                own = idx == xp.arange(lo, hi, dtype=xp.int64)[:, None]
+                keep = xp.argsort(xp.astype(own, xp.int8), axis=1, stable=True)
+                idx = xp.take_along_axis(idx, keep, axis=1)
+                val = xp.take_along_axis(val, keep, axis=1)
+            idx, val = idx[:, :k_out], val[:, :k_out]
+            out_idx.append(xp.where(val == -xp.inf, -1, idx))
+            out_val.append(val)
+    return xp.concat(out_idx, axis=0), xp.concat(out_val, axis=0)
+
+
+def _check_groups(groups: tuple[Any, Any], n: int, m: int, xp: ModuleType) -> tuple[Any, Any]:
+    q, r = (xp.astype(xp.asarray(B.to_device(g, xp)), xp.int64) for g in groups)
+    if q.shape != (n,) or r.shape != (m,):
+        raise ValueError(
+            f"exclude_groups must hold {n} query and {m} reference codes, got shapes "
+            f"{tuple(q.shape)} and {tuple(r.shape)}"
+        )
+    return q, r

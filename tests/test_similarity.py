@@ -1,0 +1,183 @@
+"""Similarity and blocked top-k against brute-force NumPy/SciPy/scikit-learn oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.metrics.pairwise import cosine_similarity
+
+import gpu_moa as gm
+from gpu_moa.tl import _similarity as sim
+
+
+def _oracle(A, B, metric):
+    """float64 similarity matrix from independent implementations."""
+    n = A.shape[0]
+    if metric == "pearson":
+        return np.corrcoef(A, B)[:n, n:]
+    if metric == "spearman":
+        return spearmanr(A, B, axis=1).statistic[:n, n:]
+    return cosine_similarity(A, B)
+
+
+def _brute_topk(S, k):
+    order = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(S, order, axis=1)
+
+
+def _balanced_signs(rng, n, p=16):
+    """Rows of +-1 with as many of each: every score is an exact multiple of 1/p (many ties)."""
+    base = np.array([1.0] * (p // 2) + [-1.0] * (p // 2))
+    return np.stack([rng.permutation(base) for _ in range(n)])
+
+
+@pytest.mark.parametrize("metric", ["pearson", "spearman", "cosine"])
+def test_similarity_matches_oracle(xp, rng, metric):
+    A, B = rng.standard_normal((9, 12)), rng.standard_normal((14, 12))
+    got = gm.to_numpy(gm.tl.similarity(xp.asarray(A), xp.asarray(B), metric=metric))
+    np.testing.assert_allclose(got, _oracle(A, B, metric), atol=2e-6)
+    self_sim = gm.to_numpy(gm.tl.similarity(xp.asarray(A), metric=metric))
+    np.testing.assert_allclose(self_sim, _oracle(A, A, metric), atol=2e-6)
+
+
+@pytest.mark.parametrize("metric", ["pearson", "spearman", "cosine"])
+def test_constant_rows_score_zero(xp, rng, metric):
+    A = rng.standard_normal((5, 8))
+    A[1] = 0.0 if metric == "cosine" else 3.5
+    S = gm.to_numpy(gm.tl.similarity(xp.asarray(A), metric=metric))
+    assert np.isfinite(S).all()
+    np.testing.assert_array_equal(S[1], 0.0)
+    np.testing.assert_array_equal(S[:, 1], 0.0)
+
+
+@pytest.mark.parametrize("metric", ["pearson", "spearman", "cosine"])
+@pytest.mark.parametrize("block_rows", [None, 1, 7, 13])
+def test_topk_equals_brute_force(xp, rng, metric, block_rows):
+    A, B = rng.standard_normal((23, 10)), rng.standard_normal((157, 10))
+    idx, val = gm.tl.similarity_topk(
+        xp.asarray(A), xp.asarray(B), k=6, metric=metric, block_rows=block_rows
+    )
+    S = _oracle(A, B, metric)
+    order, best = _brute_topk(S, 6)
+    np.testing.assert_allclose(gm.to_numpy(val), best, atol=2e-6)
+    if metric == "spearman":  # discrete rank correlations tie exactly: compare the scores
+        got = np.take_along_axis(S, gm.to_numpy(idx), axis=1)
+        np.testing.assert_allclose(got, best, atol=2e-6)
+    else:
+        np.testing.assert_array_equal(gm.to_numpy(idx), order)
+    assert gm.to_numpy(idx).dtype == np.int64 and gm.to_numpy(val).dtype == np.float32
+
+
+@pytest.mark.parametrize("exclude_self", [True, False])
+@pytest.mark.parametrize("block_rows", [None, 5])
+def test_topk_all_vs_all_with_ties(xp, rng, exclude_self, block_rows):
+    A = _balanced_signs(rng, 70)
+    A[3] = A[10]  # duplicated rows: exact ties, including with the row itself
+    S = A @ A.T / A.shape[1]  # exact Pearson correlations
+    if exclude_self:
+        np.fill_diagonal(S, -np.inf)
+    idx, val = gm.tl.similarity_topk(
+        xp.asarray(A), k=9, exclude_self=exclude_self, block_rows=block_rows
+    )
+    order, best = _brute_topk(S, 9)
+    np.testing.assert_array_equal(gm.to_numpy(idx), order)
+    np.testing.assert_allclose(gm.to_numpy(val), best, atol=1e-6)
+
+
+def test_topk_k_larger_than_reference(xp, rng):
+    A, B = rng.standard_normal((4, 6)), rng.standard_normal((5, 6))
+    idx, val = gm.tl.similarity_topk(xp.asarray(A), xp.asarray(B), k=50)
+    order, best = _brute_topk(_oracle(A, B, "pearson"), 5)
+    np.testing.assert_array_equal(gm.to_numpy(idx), order)
+    idx, _ = gm.tl.similarity_topk(xp.asarray(A), k=50)
+    assert idx.shape == (4, 3)
+
+
+def test_topk_constant_rows_tie_to_lower_index(xp, rng):
+    A = rng.standard_normal((6, 8))
+    A[2] = 1.0
+    B = rng.standard_normal((40, 8))
+    B[[5, 17, 30]] = -2.0
+    idx, val = gm.tl.similarity_topk(xp.asarray(A), xp.asarray(B), k=4, block_rows=4)
+    order, best = _brute_topk(np.nan_to_num(_oracle(A, B, "pearson")), 4)
+    np.testing.assert_array_equal(gm.to_numpy(idx), order)
+    np.testing.assert_array_equal(gm.to_numpy(idx)[2], [0, 1, 2, 3])
+    np.testing.assert_array_equal(gm.to_numpy(val)[2], 0.0)
+
+
+def test_topk_exclude_groups(xp, rng):
+    A, B = rng.standard_normal((12, 7)), rng.standard_normal((30, 7))
+    qg, rg = np.arange(12) % 4, np.arange(30) % 4
+    rg[rg == 3] = 2  # group-3 queries keep every reference row; groups 0-2 lose some
+    S = _oracle(A, B, "pearson")
+    S[qg[:, None] == rg[None, :]] = -np.inf
+    idx, val = gm.tl.similarity_topk(
+        xp.asarray(A), xp.asarray(B), k=25, exclude_groups=(qg, rg), block_rows=5
+    )
+    order, best = _brute_topk(S, 25)
+    expect = np.where(np.isinf(best), -1, order)
+    np.testing.assert_array_equal(gm.to_numpy(idx), expect)
+    np.testing.assert_allclose(gm.to_numpy(val), best, atol=2e-6)
+
+
+@pytest.mark.parametrize("g", [2, 4, 8, 16])
+def test_topk_rows_group_selection_with_ties(xp, rng, g):
+    for trial in range(12):
+        m = int(rng.integers(10, 400)) * g
+        S = rng.integers(-3, 4, size=(6, m)).astype(np.float32)
+        if trial % 3 == 0:
+            S = rng.standard_normal((6, m)).astype(np.float32)
+        S[1] = 0.0
+        S[2, : m // 2] = -np.inf
+        k = int(rng.integers(1, 12))
+        idx, val = sim.topk_rows(xp.asarray(S), k, g)
+        order, best = _brute_topk(S, k)
+        np.testing.assert_array_equal(gm.to_numpy(idx), order)
+        np.testing.assert_array_equal(gm.to_numpy(val), best)
+
+
+def test_low_precision_rescoring_path(rng, monkeypatch):
+    """The float16 + exact re-scoring path (a GPU option) checked on NumPy."""
+    monkeypatch.setattr(sim, "_low_precision", lambda precision, xp: precision)
+    A, B = rng.standard_normal((40, 30)), rng.standard_normal((300, 30))
+    idx, val = gm.tl.similarity_topk(A, B, k=10, precision="float16", block_rows=16)
+    order, best = _brute_topk(_oracle(A, B, "pearson"), 10)
+    assert (gm.to_numpy(idx) == order).mean() >= 0.99
+    np.testing.assert_allclose(np.sort(val, axis=1), np.sort(best, axis=1), atol=1e-3)
+
+
+def test_precision_option_is_float32_on_cpu(rng):
+    A = rng.standard_normal((10, 6))
+    ref = gm.tl.similarity_topk(A, k=3)
+    for precision in ("tf32", "float16"):
+        got = gm.tl.similarity_topk(A, k=3, precision=precision)
+        np.testing.assert_array_equal(got[0], ref[0])
+    with pytest.raises(ValueError, match="precision"):
+        gm.tl.similarity_topk(A, k=3, precision="int8")
+
+
+def test_bad_input_rejected(xp):
+    A = np.ones((4, 3))
+    A[1, 2] = np.nan
+    with pytest.raises(gm.DataError, match="NaN"):
+        gm.tl.similarity_topk(xp.asarray(A))
+    with pytest.raises(gm.DataError, match="features"):
+        gm.tl.similarity(xp.asarray(np.ones((2, 3))), xp.asarray(np.ones((2, 4))))
+    with pytest.raises(ValueError, match="metric"):
+        gm.tl.similarity(xp.asarray(np.ones((2, 3))), metric="euclid")
+
+
+def test_block_copy_never_multiplies_a_buffer_by_its_transpose(rng, monkeypatch):
+    seen = []
+    original = np.matmul
+
+    def spy(a, b, *args, **kwargs):
+        seen.append(np.shares_memory(a, b))
+        return original(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", spy)
+    A = rng.standard_normal((50, 8)).astype(np.float32)
+    gm.tl.similarity_topk(A, k=3)
+    gm.tl.similarity(A)
+    assert seen and not any(seen)
