@@ -176,7 +176,20 @@ def precision_at_k(
     """Mean fraction of each query's k nearest profiles (own drug excluded) sharing an MoA.
 
     Queries are the labelled rows; a query with fewer than ``k`` candidates is scored on the
-    ones it has. See :func:`retrieval_map` for the parameters.
+    ones it has.
+
+    Parameters
+    ----------
+    p : Profiles
+        Profiles with scored labels ``Y`` and (ideally) ``obs["drug_id"]``.
+    k : int, default 10
+        Neighbours inspected per query.
+    metric : {"pearson", "spearman", "cosine"}, default "pearson"
+        Similarity that ranks the candidates.
+    positive : {"moa"}
+        A neighbour counts when it shares at least one scored label with the query.
+    block_rows : int, optional
+        Query rows per block of the streamed search.
 
     Returns
     -------

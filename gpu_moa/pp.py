@@ -47,6 +47,16 @@ def _control_mask(p: Profiles, where: str) -> np.ndarray:
 def drop_controls(p: Profiles) -> Profiles:
     """Return the profiles without vehicle controls (rows with ``cp_type == "ctl_vehicle"``).
 
+    Parameters
+    ----------
+    p : Profiles
+        Profiles whose ``obs`` has a ``cp_type`` column.
+
+    Returns
+    -------
+    Profiles
+        The treated rows only.
+
     Raises
     ------
     DataError
