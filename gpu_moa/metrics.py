@@ -5,6 +5,7 @@ from gpu_moa._lazy import lazy_exports
 _EXPORTS = {
     # competition metric and per-label scores
     "multilabel_log_loss": "gpu_moa._metrics_loss",
+    "per_label_log_loss": "gpu_moa._metrics_loss",
     "per_label_auc": "gpu_moa._metrics_loss",
     # honest cross-validation
     "drug_grouped_folds": "gpu_moa._metrics_cv",

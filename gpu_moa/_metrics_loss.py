@@ -1,0 +1,116 @@
+"""The competition metric (mean column-wise binary log loss) and per-label ROC AUC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from gpu_moa import _backend as B
+
+#: predictions are clipped to [EPS, 1 - EPS] before taking logs, as in the competition
+EPS = 1e-15
+
+
+def _as_pair(Y: Any, P: Any) -> tuple[Any, Any, Any]:
+    """Put labels and predictions in P's namespace as float64 (n, K) arrays."""
+    if isinstance(P, pd.DataFrame | pd.Series):
+        P = P.to_numpy()
+    if isinstance(Y, pd.DataFrame | pd.Series):
+        Y = Y.to_numpy()
+    if not hasattr(P, "__array_namespace__") and not isinstance(P, np.ndarray):
+        P = np.asarray(P)
+    xp = B.get_namespace(P)
+    Y = B.to_device(Y, xp) if B.get_namespace(Y) is not xp else Y
+    P = xp.astype(P, xp.float64)
+    Y = xp.astype(Y, xp.float64)
+    if P.ndim == 1:
+        P, Y = P[:, None], Y[:, None]
+    if Y.shape != P.shape:
+        raise ValueError(f"labels have shape {tuple(Y.shape)} but predictions {tuple(P.shape)}")
+    return xp, Y, P
+
+
+def per_label_log_loss(Y: Any, P: Any) -> Any:
+    """Binary log loss of each label column (natural log, predictions clipped to [1e-15, 1-1e-15]).
+
+    Parameters
+    ----------
+    Y : array, shape (n, K)
+        0/1 labels (NumPy, CuPy or any array-API array, or a DataFrame).
+    P : array, shape (n, K)
+        Predicted probabilities; the computation runs in P's namespace, in float64.
+
+    Returns
+    -------
+    array, shape (K,)
+        Mean loss of each column, in P's namespace.
+    """
+    xp, Y, P = _as_pair(Y, P)
+    P = xp.clip(P, EPS, 1.0 - EPS)
+    loss = -(Y * xp.log(P) + (1.0 - Y) * xp.log1p(-P))
+    return xp.mean(loss, axis=0)
+
+
+def multilabel_log_loss(Y: Any, P: Any) -> float:
+    """The lish-moa competition metric: mean over label columns of the binary log loss.
+
+    Natural log; predictions are clipped to [1e-15, 1 - 1e-15]. Equals the average over columns
+    of ``sklearn.metrics.log_loss(Y[:, k], P[:, k], labels=[0, 1])``.
+
+    Parameters
+    ----------
+    Y : array, shape (n, K)
+        0/1 labels.
+    P : array, shape (n, K)
+        Predicted probabilities (computed in P's namespace, float64).
+
+    Returns
+    -------
+    float
+    """
+    per_label = per_label_log_loss(Y, P)
+    return float(B.get_namespace(per_label).mean(per_label))
+
+
+def per_label_auc(Y: Any, P: Any, *, labels: Sequence[str] | None = None) -> pd.Series:
+    """ROC AUC of each label column (Mann-Whitney statistic with tie-averaged ranks).
+
+    Parameters
+    ----------
+    Y : array or DataFrame, shape (n, K)
+        0/1 labels.
+    P : array or DataFrame, shape (n, K)
+        Scores (probabilities or logits).
+    labels : sequence of str, optional
+        Names for the columns (default: the DataFrame's columns, else 0..K-1).
+
+    Returns
+    -------
+    pandas.Series
+        AUC per label, NaN where a column has only one class.
+    """
+    if labels is None:
+        labels = (
+            list(P.columns)
+            if isinstance(P, pd.DataFrame)
+            else list(Y.columns)
+            if isinstance(Y, pd.DataFrame)
+            else None
+        )
+    y = np.asarray(B.to_numpy(Y.to_numpy() if isinstance(Y, pd.DataFrame) else Y), float)
+    s = np.asarray(B.to_numpy(P.to_numpy() if isinstance(P, pd.DataFrame) else P), float)
+    if y.ndim == 1:
+        y, s = y[:, None], s[:, None]
+    if y.shape != s.shape:
+        raise ValueError(f"labels have shape {y.shape} but scores {s.shape}")
+    ranks = rankdata(s, axis=0)
+    n_pos = y.sum(axis=0)
+    n_neg = y.shape[0] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * y).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
+    return pd.Series(auc, index=labels, name="auc")
