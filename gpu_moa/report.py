@@ -64,12 +64,14 @@ def _figure_html(caption: str, fig: Any) -> str:
     )
 
 
-def _table_html(caption: str, table: pd.DataFrame | pd.Series) -> str:
+def _table_html(
+    caption: str, table: pd.DataFrame | pd.Series, max_rows: int | None = MAX_TABLE_ROWS
+) -> str:
     frame = table.to_frame() if isinstance(table, pd.Series) else table
     note = ""
-    if len(frame) > MAX_TABLE_ROWS:
-        note = f" (first {MAX_TABLE_ROWS} of {len(frame):,} rows)"
-        frame = frame.head(MAX_TABLE_ROWS)
+    if max_rows is not None and len(frame) > max_rows:
+        note = f" (first {max_rows} of {len(frame):,} rows)"
+        frame = frame.head(max_rows)
     body = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, na_rep="", escape=True)
     return f'<p class="caption">{html.escape(caption)}{note}</p>{body}'
 
@@ -122,14 +124,17 @@ def render(ctx: RunContext) -> str:
         slug = _slug(section.title, used)
         blocks.append((slug, section.title, _section_html(section, slug)))
     extra = [
-        ("Metrics", _table_html("All metrics of the run", _metrics_table(ctx.metrics))),
-        ("Backends", _table_html("Library and device behind each step", _backend_table(ctx))),
+        ("Metrics", _table_html("All metrics of the run", _metrics_table(ctx.metrics), None)),
+        (
+            "Backends",
+            _table_html("Library and device behind each step", _backend_table(ctx), None),
+        ),
     ]
     timings = pd.Series(ctx.timings, name="seconds", dtype=float)
     timings.index.name = "stage"
     if len(timings):
         timings["total"] = timings.sum()
-    extra.append(("Timings", _table_html("Wall time per stage (s)", timings)))
+    extra.append(("Timings", _table_html("Wall time per stage (s)", timings, None)))
     for title, body in extra:
         slug = _slug(title, used)
         blocks.append((slug, title, f'<section id="{slug}"><h2>{title}</h2>{body}</section>'))

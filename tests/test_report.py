@@ -124,3 +124,67 @@ def test_report_renders_in_chromium(tmp_path):
     ink = (pixels < 0.9).any(axis=2).mean()  # share of non-white pixels
     reds = ((pixels[..., 0] > 0.7) & (pixels[..., 1] < 0.35)).sum()  # the plotted lines
     assert ink > 0.01 and reds > 50
+
+
+@pytest.fixture(scope="module")
+def staged_run(small_lish_moa, tmp_path_factory):
+    """The eda and embedding stages on the small preset, outputs written."""
+    from gpu_moa import pipeline
+
+    out = tmp_path_factory.mktemp("run")
+    ctx = RunContext(
+        train=small_lish_moa, test=None, out=out, device="cpu", quick=True, source="small preset"
+    )
+    B.clear_step_log()
+    with gm.settings.override(progress=False):
+        pipeline.run_stages(ctx, ("summary", "eda", "embedding"))
+    pipeline.write_outputs(ctx)
+    return ctx
+
+
+def test_stages_fill_the_run(staged_run):
+    ctx = staged_run
+    eda_metrics, emb = ctx.metrics["eda"], ctx.metrics["embedding"]
+    assert len(eda_metrics["top_variance_genes"]) == 3
+    assert (
+        eda_metrics["replicates"]["median_corr"] > eda_metrics["replicates"]["median_corr_shuffled"]
+    )
+    assert emb["pca"]["solver"] == "covariance_eigh" and emb["umap"]["backend"] == "umap-learn"
+    assert ctx.train.obsm["X_pca"].shape == (ctx.train.n_obs, 20)
+    for name in (
+        "label_frequencies",
+        "feature_variance",
+        "drug_ranks",
+        "moa_enrichment",
+        "control_vs_treatment",
+        "replicate_reproducibility",
+        "pca_variance",
+    ):
+        assert (ctx.out / "tables" / f"{name}.parquet").is_file(), name
+    titles = [s.title for s in ctx.sections]
+    for title in (
+        "MoA labels",
+        "Genes and cell lines",
+        "Drug effects on cell lines",
+        "Controls, treatments and replicates",
+        "PCA",
+        "UMAP",
+    ):
+        assert title in titles
+    steps = {r["step"] for r in ctx.metrics["backends"]}
+    assert {"pca[covariance_eigh]", "umap"} <= steps
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_stage_report_renders_in_chromium(staged_run, tmp_path):
+    text = (staged_run.out / "report.html").read_text(encoding="utf-8")
+    n_images = len(re.findall(r"<img ", text))
+    assert n_images >= 10
+    probed = tmp_path / "probed.html"
+    probed.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    res = _chromium(["--virtual-time-budget=10000", "--dump-dom", probed.as_uri()], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f'data-probe="{n_images}:{n_images}"' in res.stdout
+    for title in ("Drug effects on cell lines", "PCA", "UMAP", "Backends"):
+        assert f"<h2>{title}</h2>" in res.stdout
