@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -63,3 +64,13 @@ def chunk_rows_for(n_rows: int, args_or_partitions: Any, c: Cluster | None = Non
     if partitions is None:
         return None
     return max(1, math.ceil(n_rows / int(partitions)))
+
+
+def search_from_args(args: argparse.Namespace, c: Cluster | None, n_reference: int) -> Any:
+    """The similarity search for ``--cluster``/``--partitions``: None (single device) without
+    Dask options, else :func:`gpu_moa.dist.similarity_topk` with the partition size set."""
+    if c is None and getattr(args, "partitions", None) is None:
+        return None
+    from gpu_moa._dist_similarity import similarity_topk
+
+    return functools.partial(similarity_topk, chunk_rows=chunk_rows_for(n_reference, args, c))

@@ -69,6 +69,7 @@ def similarity_topk(
     metric: str = "pearson",
     exclude_self: bool = True,
     exclude_groups: tuple[Any, Any] | None = None,
+    block_rows: int | None = None,
     precision: str = "float32",
     chunk_rows: int | None = None,
 ) -> tuple[Any, Any]:
@@ -83,8 +84,9 @@ def similarity_topk(
         Queries (NumPy/CuPy chunks).
     B_ : Profiles, array or dask array, shape (m, p), optional
         Reference; None searches ``A`` against itself (all-vs-all).
-    k, metric, exclude_self, exclude_groups, precision
-        As in :func:`gpu_moa.tl.similarity_topk` (``exclude_groups``: host integer codes).
+    k, metric, exclude_self, exclude_groups, block_rows, precision
+        As in :func:`gpu_moa.tl.similarity_topk` (``exclude_groups``: host integer codes;
+        ``block_rows``: query rows per block inside each task).
     chunk_rows : int, optional
         Rows per partition of the queries and of the reference (None keeps dask chunks or
         lets Dask choose).
@@ -102,7 +104,13 @@ def similarity_topk(
     qa = to_dask(A, chunk_rows=chunk_rows)
     ra = qa if B_ is None else to_dask(B_, chunk_rows=chunk_rows)
     (q_blocks, q_offsets), (r_blocks, r_offsets) = row_blocks(qa), row_blocks(ra)
-    kw = {"k": k, "metric": metric, "exclude_self": exclude_self, "precision": precision}
+    kw = {
+        "k": k,
+        "metric": metric,
+        "exclude_self": exclude_self,
+        "block_rows": block_rows,
+        "precision": precision,
+    }
     merge = functools.partial(merge_topk, k=k)
     per_query = []
     for qi, (qb, qlo) in enumerate(zip(q_blocks, q_offsets, strict=True)):

@@ -39,6 +39,7 @@ _EXPORTS = {
     "add_cluster_options": "gpu_moa._dist_cli",
     "cluster_from_args": "gpu_moa._dist_cli",
     "chunk_rows_for": "gpu_moa._dist_cli",
+    "search_from_args": "gpu_moa._dist_cli",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -281,3 +281,19 @@ def test_logistic_from_dask_equals_single_device(dask_cluster, small_lish_moa):
     np.testing.assert_allclose(model.intercept_[1], oracle.intercept_[0], atol=2e-3)
     with pytest.raises(ValueError, match="positive number"):
         gm.dist.MultilabelLogistic(C="auto").fit(X, Y)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_match_cli_on_cluster_equals_single_device(tmp_path, tiny_lish_moa):
+    from gpu_moa.cli import main
+
+    train, _ = tiny_lish_moa
+    gm.io.write_lish_moa(train, tmp_path / "data")
+    common = ["match", str(tmp_path / "data"), "-r", str(tmp_path / "data"), "--quiet", "--k", "4"]
+    assert main([*common, "-o", str(tmp_path / "single.csv")]) == 0
+    assert (
+        main([*common, "--cluster", "cpu", "--partitions", "3", "-o", str(tmp_path / "d.csv")]) == 0
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "d.csv"), pd.read_csv(tmp_path / "single.csv")
+    )
