@@ -1,0 +1,138 @@
+"""Features, cross-validation, model files, `gpu-moa train` / `predict` and the baseline stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import QuantileTransformer
+
+import gpu_moa as gm
+from gpu_moa import cli
+from gpu_moa.models import LabelPrior, MoaFeatures, MultilabelLogistic, TrainedModel
+
+
+@pytest.fixture(scope="module")
+def cv_pair(small_lish_moa):
+    folds = gm.metrics.drug_grouped_folds(small_lish_moa, n_splits=3, random_state=0)
+    with gm.settings.override(progress=False):
+        prior = gm.models.cross_validate(LabelPrior(), small_lish_moa, folds=folds, features="raw")
+        logistic = gm.models.cross_validate(
+            MultilabelLogistic(C=0.01), small_lish_moa, folds=folds, features="rank_gauss"
+        )
+    return folds, prior, logistic
+
+
+def test_rank_gauss_features_use_training_quantiles_only(small_lish_moa):
+    train, other = small_lish_moa[np.arange(0, 1200)], small_lish_moa[np.arange(1200, 1738)]
+    feats = MoaFeatures("rank_gauss", n_quantiles=100).fit(train)
+    got = gm.to_numpy(feats.transform(other))
+    qt = QuantileTransformer(n_quantiles=100, output_distribution="normal", subsample=None)
+    qt.fit(gm.to_numpy(train.X).astype(np.float64))
+    expected = qt.transform(gm.to_numpy(other.X).astype(np.float64))
+    assert got.shape == (other.n_obs, 872 + 5) and got.dtype == np.float32
+    assert np.abs(got[:, :872] - expected).max() < 1e-4
+    one_hot = pd.DataFrame(got[:, 872:], columns=feats.feature_names_[872:])
+    assert list(one_hot.columns) == [f"cp_time={t}" for t in (24, 48, 72)] + [
+        "cp_dose=D1",
+        "cp_dose=D2",
+    ]
+    assert np.array_equal(one_hot["cp_time=48"], (other.obs["cp_time"] == 48).to_numpy())
+
+
+def test_feature_kinds_shapes_and_mismatch_error(small_lish_moa):
+    raw = MoaFeatures("raw").fit_transform(small_lish_moa)
+    assert np.array_equal(gm.to_numpy(raw)[:, :872], gm.to_numpy(small_lish_moa.X))
+    pca = MoaFeatures("rank_gauss+pca", n_pca_genes=8, n_pca_cells=3).fit(small_lish_moa)
+    assert pca.transform(small_lish_moa).shape == (small_lish_moa.n_obs, 872 + 8 + 3 + 5)
+    with pytest.raises(gm.DataError, match="features"):
+        pca.transform(small_lish_moa.select_vars(np.arange(10)))
+    with pytest.raises(ValueError, match="features must be one of"):
+        MoaFeatures("bogus")
+
+
+def test_oof_log_loss_beats_prior_and_controls_are_zero(small_lish_moa, cv_pair):
+    folds, prior, logistic = cv_pair
+    assert logistic.log_loss < 0.95 * prior.log_loss
+    assert len(logistic.fold_log_loss) == 3 and logistic.C == [0.01] * 3
+    controls = (small_lish_moa.obs["cp_type"] == "ctl_vehicle").to_numpy()
+    oof = logistic.oof.to_numpy()
+    assert np.all(oof[controls] == 0) and np.all(oof[~controls] > 0)
+    Y = gm.to_numpy(small_lish_moa.Y)
+    assert logistic.log_loss == pytest.approx(gm.metrics.multilabel_log_loss(Y, oof))
+    assert list(logistic.auc.index) == small_lish_moa.label_names
+    assert np.nanmean(logistic.auc) > 0.55
+    assert logistic.folds_table().shape == (3, 3)
+
+
+def test_trained_model_round_trip(small_lish_moa, tmp_path):
+    with gm.settings.override(progress=False):
+        model = gm.models.train_model(small_lish_moa, C=0.01, features="rank_gauss+pca")
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert manifest["label_names"] == small_lish_moa.label_names
+    with np.load(tmp_path / "m" / "arrays.npz", allow_pickle=False) as npz:
+        assert npz["coef"].shape[0] == 206
+    loaded = TrainedModel.load(tmp_path / "m")
+    rows = small_lish_moa[np.arange(300)]
+    pd.testing.assert_frame_equal(loaded.predict(rows), model.predict(rows))
+    with pytest.raises(gm.DataError, match="not a gpu_moa model directory"):
+        TrainedModel.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, small_lish_moa):
+    folder = tmp_path_factory.mktemp("lish")
+    test = gm.datasets.make_lish_moa(preset="small", split="test", random_state=0, device="cpu")
+    gm.io.write_lish_moa(small_lish_moa, folder, test=test)
+    return folder
+
+
+def test_train_and_predict_commands(data_dir, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    argv = ["train", str(data_dir), "--out", str(model_dir), "--folds", "2", "--quiet"]
+    assert cli.main([*argv, "--device", "cpu"]) == 0
+    assert "CV log loss" in capsys.readouterr().out
+    metrics = json.loads((model_dir / "cv_metrics.json").read_text())
+    assert metrics["log_loss"] < metrics["prior_log_loss"]
+    assert (model_dir / "cv_labels.csv").is_file()
+    sub_path = tmp_path / "sub.csv"
+    assert (
+        cli.main(["predict", str(model_dir), str(data_dir), "--out", str(sub_path), "--quiet"]) == 0
+    )
+    sub = pd.read_csv(sub_path)
+    test = gm.io.read_lish_moa(data_dir, split="test", device="cpu")
+    assert list(sub.columns) == ["sig_id", *TrainedModel.load(model_dir).label_names]
+    assert list(sub["sig_id"]) == list(test.sig_ids)
+    controls = (test.obs["cp_type"] == "ctl_vehicle").to_numpy()
+    values = sub.iloc[:, 1:].to_numpy()
+    assert controls.any() and np.all(values[controls] == 0)
+    assert np.all((values[~controls] > 0) & (values[~controls] < 1))
+
+
+def test_commands_report_bad_input(tmp_path, capsys):
+    assert cli.main(["predict", str(tmp_path), "--out", str(tmp_path / "s.csv"), "--quiet"]) == 2
+    assert "not a gpu_moa model directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--out", str(tmp_path), "--C", "-3"])
+
+
+def test_baseline_stage(small_lish_moa, tmp_path):
+    from gpu_moa import pipeline
+    from gpu_moa.stages import baseline
+
+    test = gm.datasets.make_lish_moa(preset="small", split="test", random_state=0, device="cpu")
+    ctx = pipeline.RunContext(
+        train=small_lish_moa, test=test, out=Path(tmp_path), device="cpu", quick=True
+    )
+    with gm.settings.override(progress=False):
+        baseline.run(ctx)
+    m = ctx.metrics["baseline"]
+    assert m["logistic_log_loss"] < m["prior_log_loss"] and m["folds"] == 3
+    assert m["test_log_loss"] < 0.05
+    assert ctx.files["submission"].is_file()
+    assert ctx.tables["baseline_labels"].shape == (206, 5)
+    assert ctx.sections[-1].title == "Logistic baseline"
