@@ -24,7 +24,7 @@ from gpu_moa._settings import settings
 from gpu_moa.profiles import Profiles
 
 #: stage modules in the order they run
-STAGES: tuple[str, ...] = ("summary",)
+STAGES: tuple[str, ...] = ("summary", "eda", "embedding", "matching", "baseline")
 
 
 @dataclass
