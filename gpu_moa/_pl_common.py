@@ -6,6 +6,7 @@ backend), so they render headless and in notebooks alike; they are saved with th
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gpu_moa.profiles import Profiles
@@ -21,9 +23,34 @@ from gpu_moa.profiles import Profiles
 MAX_CATEGORIES = 20
 
 
+def to_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes with the Agg renderer (no display needed).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int, default 100
+
+    Returns
+    -------
+    bytes
+    """
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+class NotebookFigure(Figure):
+    """A Figure that shows itself as a PNG in Jupyter, whatever matplotlib backend is active."""
+
+    def _repr_png_(self) -> bytes:
+        return to_png(self)
+
+
 def new_figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float]) -> tuple[Figure, Any]:
     """A constrained-layout Figure and its 2-D array of axes (``axes[row, col]``)."""
-    fig = Figure(figsize=size, layout="constrained")
+    fig = NotebookFigure(figsize=size, layout="constrained")
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 

@@ -24,11 +24,7 @@ their symbols and CCLE names wherever the data are annotated.
 
 from __future__ import annotations
 
-import io
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
+from gpu_moa._pl_common import to_png
 from gpu_moa._pl_data import (
     cell_variance,
     control_vs_treatment,
@@ -58,21 +54,3 @@ __all__ = [
     "top_variance",
     "umap",
 ]
-
-
-def to_png(fig: Figure, *, dpi: int = 100) -> bytes:
-    """Render a figure to PNG bytes with the Agg renderer (no display needed).
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    dpi : int, default 100
-
-    Returns
-    -------
-    bytes
-    """
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
