@@ -42,7 +42,7 @@ def _as_matrix(X: Any, name: str) -> Any:
     return X
 
 
-def prepare(X: Any, metric: str) -> Any:
+def prepare(X: Any, metric: str, *, rows: int | None = None) -> Any:
     """Rows transformed so that a dot product gives the similarity (float32, unit or zero rows).
 
     Parameters
@@ -51,12 +51,14 @@ def prepare(X: Any, metric: str) -> Any:
         Profiles without NaN/inf.
     metric : {"pearson", "spearman", "cosine"}
         The similarity the rows are prepared for.
+    rows : int, optional
+        Rows of the result (>= n); the extra rows are zeros (padding for the top-k search).
 
     Returns
     -------
-    array, shape (n, p)
+    array, shape (rows or n, p)
         float32 rows of unit length, or zero rows for constant (Pearson/Spearman) or all-zero
-        (cosine) input rows; computed in float64 in row blocks.
+        (cosine) input rows; computed in float64 in row blocks written into one buffer.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -64,17 +66,15 @@ def prepare(X: Any, metric: str) -> Any:
     check_no_nan_array(X, f"{metric} similarity input")
     n, p = X.shape
     step = max(1, _PREP_BLOCK_BYTES // max(1, p * 8 * 4))
-    parts = []
+    out = xp.zeros((n if rows is None else max(rows, n), p), dtype=xp.float32)
     for lo in range(0, n, step):
-        Z = X[lo : min(lo + step, n), :]
-        Z = rank_rows(Z) if metric == "spearman" else xp.astype(Z, xp.float64)
+        hi = min(lo + step, n)
+        Z = rank_rows(X[lo:hi, :]) if metric == "spearman" else xp.astype(X[lo:hi, :], xp.float64)
         if metric != "cosine":
             Z = Z - xp.mean(Z, axis=1, keepdims=True)
         norm = xp.sqrt(xp.sum(Z * Z, axis=1, keepdims=True))
-        parts.append(xp.astype(Z / xp.where(norm > 0, norm, xp.ones_like(norm)), xp.float32))
-    if not parts:
-        return xp.zeros((0, p), dtype=xp.float32)
-    return xp.concat(parts, axis=0)
+        out[lo:hi, :] = xp.astype(Z / xp.where(norm > 0, norm, xp.ones_like(norm)), xp.float32)
+    return out
 
 
 def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
@@ -113,18 +113,27 @@ def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
     return _product(xp.asarray(An, copy=True), xp.permute_dims(Bn, (1, 0)), xp)
 
 
-def _prepared_pair(A: Any, B_: Any, metric: str) -> tuple[Any, Any]:
+def _checked_pair(A: Any, B_: Any) -> tuple[Any, Any]:
     A = _as_matrix(A, "similarity query")
-    An = prepare(A, metric)
     if B_ is None:
-        return An, An
+        return A, None
     B_ = _as_matrix(B_, "similarity reference")
     if B_.shape[1] != A.shape[1]:
         raise DataError(
             f"similarity: the query has {A.shape[1]} features but the reference has "
             f"{B_.shape[1]}. Fix: select the same features (same order) in both"
         )
-    return An, prepare(B_, metric)
+    return A, B_
+
+
+def _prepared_pair(A: Any, B_: Any, metric: str, ref_rows: int | None = None) -> tuple[Any, Any]:
+    """Prepared query and reference (the reference zero-padded to ``ref_rows``); one buffer
+    serves both in an all-vs-all search."""
+    A, B_ = _checked_pair(A, B_)
+    if B_ is None:
+        Ref = prepare(A, metric, rows=ref_rows)
+        return Ref, Ref
+    return prepare(A, metric), prepare(B_, metric, rows=ref_rows)
 
 
 def _product(block: Any, RefT: Any, xp: ModuleType, out: Any = None) -> Any:
@@ -224,13 +233,6 @@ def _block_rows(n: int, m: int, extra_per_row: int, xp: ModuleType) -> int:
     return int(max(1, min(n, budget // per_row)))
 
 
-def _pad_rows(X: Any, rows: int, xp: ModuleType) -> Any:
-    if rows == X.shape[0]:
-        return X
-    pad = xp.zeros((rows - X.shape[0], X.shape[1]), dtype=X.dtype)
-    return xp.concat([X, pad], axis=0)
-
-
 def _rescore(An_blk: Any, Ref: Any, cand: Any, low: Any, xp: ModuleType) -> tuple[Any, Any]:
     """Exact float32 scores of low-precision candidates, re-ranked (ties to the lower index)."""
     b, c = cand.shape
@@ -307,10 +309,10 @@ def similarity_topk(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    An, Bn = _prepared_pair(A, B_, metric)
-    xp = B.get_namespace(An)
+    A, B_ = _checked_pair(A, B_)
+    xp = B.get_namespace(A)
     precision = _low_precision(precision, xp)
-    n, m = An.shape[0], Bn.shape[0]
+    n, m = A.shape[0], (A if B_ is None else B_).shape[0]
     drop_self = B_ is None and exclude_self
     k_out = max(0, min(k, m - int(drop_self)))
     if n == 0 or k_out == 0:
@@ -318,7 +320,7 @@ def similarity_topk(
     kk = min(m, k_out + int(drop_self) + (k_out if precision != "float32" else 0))
     g = group_width(m, kk, xp)
     m_pad = m if m // g <= kk else g * math.ceil(m / g)
-    Ref = _pad_rows(Bn, m_pad, xp)
+    An, Ref = _prepared_pair(A, B_, metric, ref_rows=m_pad)
     low_dtype = getattr(xp, "float16") if precision == "float16" else None  # noqa: B009 - not standard
     RefT = xp.permute_dims(Ref if low_dtype is None else xp.astype(Ref, low_dtype), (1, 0))
     if exclude_groups is not None:

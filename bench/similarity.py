@@ -1,0 +1,323 @@
+"""Similarity benchmark: all-vs-all Pearson top-10 of gpu_moa against NumPy and scikit-learn.
+
+One run measures, on the same data (the full synthetic lish-moa training set, 23,814 x 872, by
+default):
+
+- ``sgemm``: the machine's float32 matrix-multiply rate on the engine's block shape
+  (``block x 872 @ 872 x 23,814``, distinct buffers) and on a 4096^3 product; the best counts;
+- ``gpu_moa``: ``gm.tl.similarity_topk(X, k=10)`` (all-vs-all, self excluded), end to end;
+- ``numpy_corrcoef``: ``np.corrcoef(X)`` + diagonal masking + ``np.argpartition`` + sort of the 10
+  (float64, the full n x n matrix). NumPy 2.4's OpenBLAS crashes in ``X @ X.T`` at this size on
+  some CPUs; the crash is recorded and the case retried with one BLAS thread;
+- ``sklearn_nn``: ``NearestNeighbors(metric="correlation", algorithm="brute")`` queried with
+  ``--sk-queries`` rows (its per-query cost is constant, so the full time is extrapolated);
+- ``scaling``: gpu_moa with 2,000 queries against references of 10k to 200k random profiles
+  (streamed: memory stays flat in the reference size).
+
+Every case runs in a fresh subprocess that reports its time (best of ``--repeat``) and its peak
+resident-memory growth over the data it was given (VmHWM reset after the data are built). With
+CuPy and a GPU the gpu_moa cases also run on the device in float32, TF32 and float16 (the last two
+re-score their candidates in float32); the top-10 agreement with float32 is reported.
+
+Goals (issue 3): CPU end to end >= 80% of the measured sgemm rate with <= 400 MB peak extra memory
+at 23,814^2; H100 >= 60% of FP32 peak; TF32/float16 agree with float32 on >= 99% of neighbours.
+
+Usage::
+
+    python bench/similarity.py            # full size -> bench/results/similarity_cpu.json
+    python bench/similarity.py --quick    # tiny smoke run (small preset, 2 scaling sizes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+K = 10
+SCALING_QUERIES = 2000
+SCALING_SIZES = {False: (10_000, 25_000, 50_000, 100_000, 200_000), True: (3_000, 6_000)}
+
+
+# ------------------------------------------------------------------ inside a case subprocess
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _data(spec: dict) -> np.ndarray:
+    if spec["kind"] == "lish":
+        import gpu_moa as gm
+
+        return gm.to_numpy(gm.datasets.make_lish_moa(preset=spec["preset"], random_state=0).X)
+    rng = np.random.default_rng(spec["seed"])
+    return rng.standard_normal((spec["n"], spec["p"]), dtype=np.float32)
+
+
+def _numpy_topk(X: np.ndarray, k: int) -> np.ndarray:
+    C = np.corrcoef(X)
+    np.fill_diagonal(C, -np.inf)
+    part = np.argpartition(-C, k, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(C, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _case(name: str, X: np.ndarray, args: dict):
+    """A callable running one case (returns the neighbour indices where there are any)."""
+    import gpu_moa as gm
+
+    if name == "gpu_moa":
+        return lambda: gm.to_numpy(gm.tl.similarity_topk(X, k=K)[0])
+    if name == "numpy_corrcoef":
+        return lambda: _numpy_topk(X, K)
+    if name == "sklearn_nn":
+        from sklearn.neighbors import NearestNeighbors
+
+        q = X[: args["queries"]]
+
+        def run() -> np.ndarray:
+            nn = NearestNeighbors(n_neighbors=K + 1, metric="correlation", algorithm="brute")
+            return nn.fit(X).kneighbors(q, return_distance=False)[:, 1:]
+
+        return run
+    if name == "scaling":
+        Q = X[: args["queries"]].copy()
+        return lambda: gm.to_numpy(gm.tl.similarity_topk(Q, X, k=K)[0])
+    if name == "sgemm":
+        return None
+    if name.startswith("gpu_"):
+        return _gpu_case(name, X)
+    raise ValueError(name)
+
+
+def _gpu_case(name: str, X: np.ndarray):
+    import gpu_moa as gm
+    from gpu_moa import _backend as B
+
+    xp = B.resolve_xp("gpu")
+    Xd = xp.asarray(X)
+    precision = name.split("_", 1)[1]
+
+    def run() -> np.ndarray:
+        idx = gm.tl.similarity_topk(Xd, k=K, precision=precision)[0]
+        B.synchronize(xp)
+        return gm.to_numpy(idx)
+
+    return run
+
+
+def _sgemm_rates(X: np.ndarray, repeat: int, gpu: bool) -> dict:
+    """float32 GEMM rates (GFLOP/s) on the engine's block shape and on a square product."""
+    if gpu:
+        from gpu_moa import _backend as B
+
+        xp = B.resolve_xp("gpu")
+        mm, sync = xp.matmul, (lambda: B.synchronize(xp))
+    else:
+        xp, mm, sync = np, np.matmul, (lambda: None)
+    n, p = X.shape
+    rng = np.random.default_rng(1)
+    block = 4096 if gpu else 1024
+    shapes = {"block": (block, p, n), "square_4096": (4096, 4096, 4096)}
+    rates = {}
+    for label, (a, b, c) in shapes.items():
+        L = xp.asarray(rng.standard_normal((a, b), dtype=np.float32))
+        R = xp.asarray(rng.standard_normal((c, b), dtype=np.float32)).T  # distinct buffer
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            mm(L, R)
+            sync()
+            best = min(best, time.perf_counter() - start)
+        rates[label] = 2.0 * a * b * c / best / 1e9
+    return rates
+
+
+def run_case(spec: dict) -> dict:
+    """Body of a case subprocess: build data, time the case, report time and memory."""
+    X = _data(spec["data"])
+    name = spec["case"]
+    if name in ("sgemm", "gpu_sgemm"):
+        return {"gflops": _sgemm_rates(X, spec["repeat"], gpu=name == "gpu_sgemm")}
+    fn = _case(name, X, spec)
+    fn_result = None
+    _reset_peak()
+    base = _status_mb("VmRSS")
+    best = float("inf")
+    for _ in range(spec["repeat"]):
+        start = time.perf_counter()
+        fn_result = fn()
+        best = min(best, time.perf_counter() - start)
+    out = {"seconds": best, "peak_extra_mb": _status_mb("VmHWM") - base, "shape": list(X.shape)}
+    if spec.get("save") and fn_result is not None:
+        np.save(spec["save"], fn_result)
+    return out
+
+
+# ------------------------------------------------------------------ driver
+def _spawn(spec: dict, env_extra: dict | None = None, timeout: float = 3600) -> dict:
+    env = dict(os.environ, **(env_extra or {}))
+    cmd = [sys.executable, __file__, "--run-case", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        signal = -proc.returncode if proc.returncode < 0 else None
+        what = f"crashed with signal {signal}" if signal else f"exit status {proc.returncode}"
+        return {"error": what, "stderr_tail": proc.stderr[-800:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _agreement(a_path: Path, b_path: Path) -> float | None:
+    if not (a_path.is_file() and b_path.is_file()):
+        return None
+    a, b = np.load(a_path), np.load(b_path)
+    rows = min(len(a), len(b))
+    a, b = a[:rows], b[:rows]
+    return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b, strict=True)]))
+
+
+def _gflops(n_q: int, n_ref: int, p: int, seconds: float) -> float:
+    return 2.0 * n_q * n_ref * p / seconds / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--repeat", type=int, default=None, help="rounds per case (best counts)")
+    parser.add_argument("--sk-queries", type=int, default=None, help="sklearn query rows")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the 10k-200k scaling")
+    parser.add_argument("--out", default=None, help="JSON path (default bench/results/...)")
+    parser.add_argument("--run-case", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run_case:
+        print(json.dumps(run_case(json.loads(args.run_case))))
+        return 0
+
+    import gpu_moa as gm
+
+    repeat = args.repeat or (1 if args.quick else 2)
+    preset = "small" if args.quick else "full"
+    data = {"kind": "lish", "preset": preset}
+    n, p = gm.datasets.make_lish_moa(preset=preset, random_state=0).shape
+    sk_queries = args.sk_queries or (200 if args.quick else 1000)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_similarity_"))
+    res: dict = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "numpy": np.__version__,
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+        },
+        "data": {"rows": n, "features": p, "k": K, "metric": "pearson"},
+        "cases": {},
+    }
+    cases = res["cases"]
+    cases["sgemm"] = _spawn({"case": "sgemm", "data": data, "repeat": max(repeat, 2)})
+    sgemm = max(cases["sgemm"].get("gflops", {"x": float("nan")}).values())
+    base = {"data": data, "repeat": repeat}
+    cases["gpu_moa"] = _spawn({**base, "case": "gpu_moa", "save": str(tmp / "gpu_moa.npy")})
+    cases["numpy_corrcoef"] = _spawn(
+        {**base, "case": "numpy_corrcoef", "repeat": 1, "save": str(tmp / "numpy.npy")}
+    )
+    if "error" in cases["numpy_corrcoef"]:
+        cases["numpy_corrcoef_1thread"] = _spawn(
+            {**base, "case": "numpy_corrcoef", "repeat": 1, "save": str(tmp / "numpy.npy")},
+            {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+        )
+    cases["sklearn_nn"] = _spawn(
+        {
+            **base,
+            "case": "sklearn_nn",
+            "repeat": 1,
+            "queries": sk_queries,
+            "save": str(tmp / "sklearn.npy"),
+        }  # fmt: skip
+    )
+    if "seconds" in cases["sklearn_nn"]:
+        cases["sklearn_nn"]["queries"] = sk_queries
+        cases["sklearn_nn"]["seconds_extrapolated"] = (
+            cases["sklearn_nn"]["seconds"] * n / sk_queries
+        )
+    ours = cases["gpu_moa"]
+    if "seconds" in ours:
+        ours["gflops"] = _gflops(n, n, p, ours["seconds"])
+        ours["fraction_of_sgemm"] = ours["gflops"] / sgemm
+        for peer in ("numpy_corrcoef", "numpy_corrcoef_1thread"):
+            if "seconds" in cases.get(peer, {}):
+                ours[f"speedup_vs_{peer}"] = cases[peer]["seconds"] / ours["seconds"]
+        if "seconds_extrapolated" in cases["sklearn_nn"]:
+            ours["speedup_vs_sklearn_nn"] = (
+                cases["sklearn_nn"]["seconds_extrapolated"] / ours["seconds"]
+            )
+    res["agreement_top10"] = {
+        "gpu_moa_vs_numpy": _agreement(tmp / "gpu_moa.npy", tmp / "numpy.npy"),
+        "gpu_moa_vs_sklearn": _agreement(tmp / "gpu_moa.npy", tmp / "sklearn.npy"),
+    }
+    if not args.no_scaling:
+        rows = []
+        for m in SCALING_SIZES[args.quick]:
+            spec = {"case": "scaling", "repeat": 1, "queries": SCALING_QUERIES,
+                    "data": {"kind": "random", "n": m, "p": p, "seed": 0}}  # fmt: skip
+            out = _spawn(spec)
+            if "seconds" in out:
+                out["gflops"] = _gflops(SCALING_QUERIES, m, p, out["seconds"])
+                out["fraction_of_sgemm"] = out["gflops"] / sgemm
+            rows.append({"reference_rows": m, "queries": SCALING_QUERIES, **out})
+        res["scaling"] = rows
+    if gm.has_gpu():
+        res["gpu"] = _gpu_block(data, repeat, n, p, tmp)
+    res["goals"] = {
+        "cpu_fraction_of_sgemm >= 0.8": ours.get("fraction_of_sgemm"),
+        "cpu_peak_extra_mb <= 400": ours.get("peak_extra_mb"),
+    }
+    device = "gpu" if gm.has_gpu() else "cpu"
+    out_path = Path(args.out) if args.out else RESULTS / f"similarity_{device}.json"
+    if args.quick and not args.out:
+        out_path = RESULTS / f"similarity_quick_{device}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+    print(f"wrote {out_path}")
+    return 0
+
+
+def _gpu_block(data: dict, repeat: int, n: int, p: int, tmp: Path) -> dict:
+    """The device cases: GEMM rate, float32 / TF32 / float16 top-k and their agreement."""
+    gpu: dict = {"sgemm": _spawn({"case": "gpu_sgemm", "data": data, "repeat": max(repeat, 3)})}
+    peak = max(gpu["sgemm"].get("gflops", {"x": float("nan")}).values())
+    for precision in ("float32", "tf32", "float16"):
+        name = f"gpu_{precision}"
+        out = _spawn({"case": name, "data": data, "repeat": max(repeat, 3),
+                      "save": str(tmp / f"{name}.npy")})  # fmt: skip
+        if "seconds" in out:
+            out["gflops"] = _gflops(n, n, p, out["seconds"])
+            out["fraction_of_measured_sgemm"] = out["gflops"] / peak
+        if precision != "float32":
+            out["agreement_with_float32"] = _agreement(tmp / f"{name}.npy", tmp / "gpu_float32.npy")
+        gpu[name] = out
+    return gpu
+
+
+if __name__ == "__main__":
+    sys.exit(main())
