@@ -88,6 +88,15 @@ def _moa_strings(moas: pd.DataFrame) -> pd.Series:
 def effective_drugs(p: Profiles, *, cell: str, threshold: float = -2.0) -> pd.DataFrame:
     """Drugs whose mean viability in ``cell`` is at or below ``threshold`` (most lethal first).
 
+    Parameters
+    ----------
+    p : Profiles
+        Signatures with ``obs["drug_id"]`` (and labels, to list each drug's MoAs).
+    cell : str
+        Cell line, by any name :func:`drug_ranks` accepts.
+    threshold : float, default -2.0
+        Mean viability at or below which a drug counts as effective.
+
     Returns
     -------
     pandas.DataFrame

@@ -77,6 +77,15 @@ def pca(
 ) -> Figure:
     """PCA scatter coloured by dose, time and type (the seed's figure): ``embedding(basis="X_pca")``.
 
+    Parameters
+    ----------
+    p : Profiles
+        With ``obsm["X_pca"]``.
+    color : str or sequence of str
+        ``obs`` columns, one panel each.
+    **kwargs
+        Passed to :func:`embedding` (components, size, alpha).
+
     Returns
     -------
     matplotlib.figure.Figure
@@ -88,6 +97,15 @@ def umap(
     p: Profiles, *, color: str | Sequence[str] = ("cp_dose", "cp_time", "cp_type"), **kwargs: object
 ) -> Figure:
     """UMAP scatter coloured by ``obs`` columns: ``embedding(basis="X_umap")``.
+
+    Parameters
+    ----------
+    p : Profiles
+        With ``obsm["X_umap"]``.
+    color : str or sequence of str
+        ``obs`` columns, one panel each.
+    **kwargs
+        Passed to :func:`embedding` (components, size, alpha).
 
     Returns
     -------
