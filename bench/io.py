@@ -12,7 +12,8 @@ as Parquet, then times, best of ``--repeat`` rounds:
 
 Each timing runs in a fresh subprocess (rounds interleave the cases, so a busy machine slows all
 of them alike; the best round counts) that reports its time and its peak resident memory
-growth (the VmHWM high-water mark, reset after imports, minus the resident memory then). Ratios compare gpu_moa to the
+growth (the VmHWM high-water mark, reset after imports, minus the resident memory then) and
+its CPU time (all threads; steadier than wall time on a shared machine). Ratios compare gpu_moa to the
 peers of the same run. Goals (issue 2): Kaggle read <= 1.3x pandas' C engine, Parquet <= 1.2x
 pyarrow.
 
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,12 @@ def _status_mb(field: str) -> float:
     raise KeyError(field)
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _reset_peak() -> None:
     """Reset this process's resident high-water mark (Linux ``clear_refs`` 5)."""
     with open("/proc/self/clear_refs", "w") as fh:
@@ -67,6 +75,7 @@ def _case(name: str, data: Path):
     import gpu_moa as gm
 
     read = gm.io.read_lish_moa
+    gm.resolve_xp("cpu")  # one-time import of the array-API wrapper, not I/O
     if name == "gpu_moa_kaggle":
         return lambda: read(data, device="cpu")
     if name == "gpu_moa_kaggle_gpu":
@@ -86,11 +95,17 @@ def run_case(name: str, data: Path) -> dict:
     fn = _case(name, data)
     _reset_peak()
     base = _status_mb("VmRSS")
+    cpu = _cpu_s()
     start = time.perf_counter()
     result = fn()
     seconds = time.perf_counter() - start
+    cpu = _cpu_s() - cpu
     del result
-    return {"seconds": seconds, "peak_rss_growth_mb": round(_status_mb("VmHWM") - base, 1)}
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "peak_rss_growth_mb": round(_status_mb("VmHWM") - base, 1),
+    }
 
 
 def prepare(data: Path, preset: str) -> dict:
@@ -150,12 +165,17 @@ def main() -> None:
         name: {
             "best_s": round(min(r["seconds"] for r in rs), 4),
             "times_s": [round(r["seconds"], 4) for r in rs],
+            "best_cpu_s": round(min(r["cpu_s"] for r in rs), 4),
             "peak_rss_growth_mb": max(r["peak_rss_growth_mb"] for r in rs),
         }
         for name, rs in runs.items()
     }
     for name, r in results.items():
-        print(f"{name:20s} {r['best_s']:.3f} s  peak +{r['peak_rss_growth_mb']} MB", flush=True)
+        print(
+            f"{name:20s} {r['best_s']:.3f} s (cpu {r['best_cpu_s']:.3f} s)  "
+            f"peak +{r['peak_rss_growth_mb']} MB",
+            flush=True,
+        )
     best = {k: v["best_s"] for k, v in results.items()}
     ratios = {
         "gpu_moa_kaggle/pandas_c": best["gpu_moa_kaggle"] / best["pandas_c"],
@@ -163,6 +183,11 @@ def main() -> None:
         / min(best["pandas_c"], best["pandas_pyarrow"]),
         "gpu_moa_parquet/pyarrow_parquet": best["gpu_moa_parquet"] / best["pyarrow_parquet"],
     }
+    cpu = {k: v["best_cpu_s"] for k, v in results.items()}
+    ratios["cpu_time:gpu_moa_kaggle/pandas_c"] = cpu["gpu_moa_kaggle"] / cpu["pandas_c"]
+    ratios["cpu_time:gpu_moa_parquet/pyarrow_parquet"] = (
+        cpu["gpu_moa_parquet"] / cpu["pyarrow_parquet"]
+    )
     if "gpu_moa_kaggle_gpu" in best:
         ratios["gpu_moa_kaggle_gpu/pandas_c"] = best["gpu_moa_kaggle_gpu"] / best["pandas_c"]
     report = {
