@@ -54,9 +54,10 @@ def _loss_grad(z: Any, y: Any, U: Any, b: Any) -> tuple[Any, Any, Any]:
     L = xp.matmul(z, xp.astype(bk.to_device(U, xp), z.dtype)) + xp.astype(
         bk.to_device(b, xp), z.dtype
     )
-    R = sigmoid(xp, L) - y
+    mean_loss, e = _mean_loss(xp, L, y)
+    R = sigmoid(xp, L, e) - y
     grad_u = xp.astype(xp.matmul(xp.permute_dims(z, (1, 0)), R), xp.float64)
-    return _mean_loss(xp, L, y) * z.shape[0], grad_u, xp.sum(R, axis=0, dtype=xp.float64)
+    return mean_loss * z.shape[0], grad_u, xp.sum(R, axis=0, dtype=xp.float64)
 
 
 def _add(a: tuple, b: tuple) -> tuple:

@@ -270,9 +270,7 @@ def test_logistic_from_dask_equals_single_device(dask_cluster, small_lish_moa):
     model = gm.dist.MultilabelLogistic(chunk_rows=rows, **kw).fit(
         gm.dist.to_dask(X, chunk_rows=rows), gm.dist.to_dask(Y, chunk_rows=rows)
     )
-    from gpu_moa._logistic import MultilabelLogistic as Single
-
-    single = Single(**kw).fit(X, Y)
+    single = gm.models.MultilabelLogistic(**kw).fit(X, Y)
     np.testing.assert_allclose(model.predict_proba(X), single.predict_proba(X), atol=2e-4)
     np.testing.assert_allclose(model.coef_, single.coef_, atol=2e-3)
     np.testing.assert_allclose(model.intercept_[-1], single.intercept_[-1])  # the prior
