@@ -102,40 +102,42 @@ def fit_path(
     const_coef = xp.zeros((const.size, p), dtype=X.dtype)
     const_icpt = xp.asarray(np.log(prior / (1 - prior)), dtype=X.dtype, device=dev)
 
-    Yv = xp.take(Y, xp.asarray(varying, device=dev), axis=1)
-    w, Z = whiten(X, center=fit_intercept)
-    r = Z.shape[1]
-    pbar = pos[varying] / n
-    b0 = np.log(pbar / (1 - pbar)) if fit_intercept else np.zeros_like(pbar)
-    x = xp.concat(
-        [xp.zeros((r, varying.size), dtype=xp.float64), xp.asarray(b0[None, :], device=dev)]
-    )
-    T64 = w.V_sqrt_d / w.d
-    out = []
-    for C in Cs:
-        lam = xp.concat([1.0 / (float(C) * n * w.d), xp.zeros(1, dtype=xp.float64)])[:, None]
-        res = solve(
-            Z,
-            Yv,
-            x,
-            lam,
-            w,
-            fit_intercept=fit_intercept,
-            tol=tol,
-            max_iter=max_iter,
-            memory=memory,
+    note = f"{varying.size} of {K} labels fitted, C in {list(Cs)}"
+    with B.timed_step("multilabel_logistic", xp, note):
+        Yv = xp.take(Y, xp.asarray(varying, device=dev), axis=1)
+        w, Z = whiten(X, center=fit_intercept)
+        r = Z.shape[1]
+        pbar = pos[varying] / n
+        b0 = np.log(pbar / (1 - pbar)) if fit_intercept else np.zeros_like(pbar)
+        x = xp.concat(
+            [xp.zeros((r, varying.size), dtype=xp.float64), xp.asarray(b0[None, :], device=dev)]
         )
-        x = res.x
-        coef = xp.matmul(T64, x[:r, :])  # (p, Kv)
-        icpt = x[r, :] - xp.matmul(xp.astype(w.mean, xp.float64), coef)
-        coef = xp.concat([xp.astype(coef.T, X.dtype), const_coef])
-        icpt = xp.concat([xp.astype(icpt, X.dtype), const_icpt])
-        n_iter, converged = np.zeros(K, np.int64), np.ones(K, bool)
-        n_iter[varying], converged[varying] = res.n_iter, res.converged
-        out.append(
-            PathFit(float(C), xp.take(coef, inv, axis=0), xp.take(icpt, inv), n_iter, converged)
-        )
-    return out
+        T64 = w.V_sqrt_d / w.d
+        out = []
+        for C in Cs:
+            lam = xp.concat([1.0 / (float(C) * n * w.d), xp.zeros(1, dtype=xp.float64)])[:, None]
+            res = solve(
+                Z,
+                Yv,
+                x,
+                lam,
+                w,
+                fit_intercept=fit_intercept,
+                tol=tol,
+                max_iter=max_iter,
+                memory=memory,
+            )
+            x = res.x
+            coef = xp.matmul(T64, x[:r, :])  # (p, Kv)
+            icpt = x[r, :] - xp.matmul(xp.astype(w.mean, xp.float64), coef)
+            coef = xp.concat([xp.astype(coef.T, X.dtype), const_coef])
+            icpt = xp.concat([xp.astype(icpt, X.dtype), const_icpt])
+            n_iter, converged = np.zeros(K, np.int64), np.ones(K, bool)
+            n_iter[varying], converged[varying] = res.n_iter, res.converged
+            out.append(
+                PathFit(float(C), xp.take(coef, inv, axis=0), xp.take(icpt, inv), n_iter, converged)
+            )
+        return out
 
 
 class MultilabelLogistic(ClassifierMixin, BaseEstimator):

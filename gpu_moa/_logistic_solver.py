@@ -234,6 +234,8 @@ def solve(
     """
     xp = B.get_namespace(Z)
     K = Y.shape[1]
+    if K == 0:
+        return SolveResult(x0, np.zeros(0, np.int64), np.ones(0, bool))
     batch = _Batch(Z, Y, x0, lam, whitening, fit_intercept, memory)
     parts, n_iter, converged = [], np.zeros(K, np.int64), np.zeros(K, bool)
     stop = batch.pgnorm() <= tol

@@ -86,6 +86,8 @@ def test_rare_and_empty_labels_get_finite_smoothed_predictions(xp, rng):
     assert np.all(gm.to_numpy(model.coef_)[3:5] == 0)
     ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, Y[:, 5])
     assert P[:, 5] == pytest.approx(ref.predict_proba(X)[:, 1], abs=1e-4)
+    only_constant = MultilabelLogistic().fit(xp.asarray(X), xp.asarray(Y[:, 3:5]))
+    assert np.allclose(gm.to_numpy(only_constant.predict_proba(xp.asarray(X)))[:, 0], 0.5 / (n + 1))
 
 
 def test_sklearn_conventions_pipeline_and_cross_val_predict(rng):
