@@ -26,10 +26,12 @@ from typing import Any
 from gpu_moa import _backend as B
 from gpu_moa._pp_rank import rank_rows
 from gpu_moa._validation import DataError, check_no_nan_array
+from gpu_moa.tl._topk import group_width, topk_rows
 
 METRICS = ("pearson", "spearman", "cosine")
 PRECISIONS = ("float32", "tf32", "float16")
 _PREP_BLOCK_BYTES = 64 << 20
+_MIN_CPU_BLOCK = 128
 
 
 def _as_matrix(X: Any, name: str) -> Any:
@@ -145,91 +147,18 @@ def _product(block: Any, RefT: Any, xp: ModuleType, out: Any = None) -> Any:
     return xp.matmul(block, RefT)
 
 
-def group_width(m: int, k: int, xp: ModuleType) -> int:
-    """Columns per group for the group-maxima top-k.
-
-    16 on NumPy, whose fast path ranks the groups with ``argpartition``; elsewhere about
-    ``sqrt(m / k)``, which balances sorting the group maxima against sorting the candidates.
-    """
-    if B.is_numpy_namespace(xp):
-        return 16
-    return max(16, 8 * math.ceil(math.sqrt(m / max(k, 1)) / 8))
-
-
-def _best_groups(gmax: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """The k groups with the highest maxima (any order) and whether the choice is ambiguous.
-
-    Ambiguous rows are those where the k-th best maximum ties with the (k+1)-th: another
-    group could then hold one of the k best entries.
-    """
-    if B.is_numpy_namespace(xp):  # NumPy fast path: partial selection instead of a full sort
-        import numpy as np
-
-        part = np.argpartition(-gmax, k, axis=1)[:, : k + 1]
-        vals = np.take_along_axis(gmax, part, axis=1)
-        return part[:, :k], np.min(vals[:, :k], axis=1) == vals[:, k]
-    order = xp.argsort(-gmax, axis=1, stable=True)[:, : k + 1]
-    vals = xp.take_along_axis(gmax, order, axis=1)
-    return order[:, :k], vals[:, k - 1] == vals[:, k]
-
-
-def _sorted_topk(S: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    order = xp.argsort(-S, axis=1, stable=True)[:, :k]
-    return xp.astype(order, xp.int64), xp.take_along_axis(S, order, axis=1)
-
-
-def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
-    """The ``k`` largest entries of each row of ``S`` (ties to the lower column), sorted.
-
-    The columns are dealt into ``G = m / g`` strided groups (column ``c`` goes to group
-    ``c mod G``). If the k-th largest group maximum is strictly above the (k+1)-th, the k best
-    entries all lie in the k groups with the largest maxima, so only those ``k * g`` candidates
-    are sorted; rows where the two tie are sorted whole. The result equals a stable descending
-    sort of every row.
-
-    Parameters
-    ----------
-    S : array, shape (b, m)
-        Scores; ``m`` must be a multiple of ``g`` (pad with -inf), else whole rows are sorted.
-    k : int
-        Entries per row, ``1 <= k <= m``.
-    g : int, optional
-        Group width, default :func:`group_width`.
-
-    Returns
-    -------
-    indices : int64 array, shape (b, k)
-    values : array, shape (b, k)
-        Descending by value; equal values in increasing column order.
-    """
-    xp = B.get_namespace(S)
-    b, m = S.shape
-    g = group_width(m, k, xp) if g is None else g
-    G = m // g
-    if m % g or G <= k:
-        return _sorted_topk(S, k, xp)
-    gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
-    best, ambiguous = _best_groups(gmax, k, xp)
-    best = xp.astype(xp.sort(best, axis=1), xp.int64)
-    offsets = xp.arange(g, dtype=xp.int64)[None, :, None] * G
-    cols = xp.reshape(offsets + best[:, None, :], (b, g * k))  # increasing column order
-    vals = xp.take_along_axis(S, cols, axis=1)
-    order = xp.argsort(-vals, axis=1, stable=True)[:, :k]
-    idx, top = xp.take_along_axis(cols, order, axis=1), xp.take_along_axis(vals, order, axis=1)
-    if bool(xp.any(ambiguous)):
-        (rows,) = xp.nonzero(ambiguous)
-        full_idx, full_top = _sorted_topk(xp.take(S, rows, axis=0), k, xp)
-        slot = xp.clip(xp.cumulative_sum(xp.astype(ambiguous, xp.int64)) - 1, 0, None)
-        idx = xp.where(ambiguous[:, None], xp.take(full_idx, slot, axis=0), idx)
-        top = xp.where(ambiguous[:, None], xp.take(full_top, slot, axis=0), top)
-    return idx, top
-
-
 def _block_rows(n: int, m: int, extra_per_row: int, xp: ModuleType) -> int:
-    """Query rows per block: the block's scores (and temporaries) within a share of free memory."""
+    """Query rows per block: the block's scores (and temporaries) within a share of free memory.
+
+    On the CPU the block holds at most 96 MB of scores, but at least 128 rows when free memory
+    allows (short blocks against a long reference waste the GEMM's packing of the reference).
+    """
     free = B.free_memory_bytes(xp)
-    budget = min(free // 4, 8 << 30) if B.is_cupy_namespace(xp) else min(free // 8, 96 << 20)
     per_row = m * 4 * 2 + extra_per_row
+    if B.is_cupy_namespace(xp):
+        budget = min(free // 4, 8 << 30)
+    else:
+        budget = min(free // 8, max(96 << 20, _MIN_CPU_BLOCK * per_row))
     return int(max(1, min(n, budget // per_row)))
 
 
@@ -284,8 +213,10 @@ def similarity_topk(
     exclude_self : bool, default True
         In an all-vs-all search, never return a row as its own neighbour.
     block_rows : int, optional
-        Query rows per block; by default sized so that the block's n x m float32 scores use
-        about 1/8 of the free RAM (at most 96 MB) on the CPU or 1/4 of the free GPU memory.
+        Query rows per block; by default sized so that the block's float32 scores use at most
+        96 MB on the CPU (or 128 rows, whichever is more, within 1/8 of the free RAM) or 1/4 of
+        the free GPU memory. Besides the block, the search holds one prepared float32 copy of
+        the reference (and of the queries when they differ).
     exclude_groups : (array, array), optional
         Integer group codes of the query rows and of the reference rows; pairs with equal codes
         are skipped (e.g. profiles of the same drug).
@@ -347,20 +278,23 @@ def similarity_topk(
             if m_pad > m:
                 S[:, m:] = -xp.inf
             if exclude_groups is not None:
-                same = q_groups[lo:hi, None] == r_groups[None, :]
-                S = xp.where(same, -xp.inf, S)
+                S = xp.where(q_groups[lo:hi, None] == r_groups[None, :], -xp.inf, S)
             idx, val = topk_rows(S, kk, g)
             if precision != "float32":
                 idx, val = _rescore(An[lo:hi, :], Ref, idx, val, xp)
             if drop_self:
-                own = idx == xp.arange(lo, hi, dtype=xp.int64)[:, None]
-                keep = xp.argsort(xp.astype(own, xp.int8), axis=1, stable=True)
-                idx = xp.take_along_axis(idx, keep, axis=1)
-                val = xp.take_along_axis(val, keep, axis=1)
+                idx, val = _drop_own(idx, val, lo, hi, xp)
             idx, val = idx[:, :k_out], val[:, :k_out]
             out_idx.append(xp.where(val == -xp.inf, -1, idx))
             out_val.append(val)
     return xp.concat(out_idx, axis=0), xp.concat(out_val, axis=0)
+
+
+def _drop_own(idx: Any, val: Any, lo: int, hi: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Move each query's own index (rows lo..hi of an all-vs-all search) to the end."""
+    own = idx == xp.arange(lo, hi, dtype=xp.int64)[:, None]
+    keep = xp.argsort(xp.astype(own, xp.int8), axis=1, stable=True)
+    return xp.take_along_axis(idx, keep, axis=1), xp.take_along_axis(val, keep, axis=1)
 
 
 def _check_groups(groups: tuple[Any, Any], n: int, m: int, xp: ModuleType) -> tuple[Any, Any]:

@@ -1,0 +1,95 @@
+"""Exact top-k of each row of a score block without sorting whole rows.
+
+The columns are dealt into strided groups; the k groups with the largest maxima hold the k best
+entries unless the k-th and (k+1)-th group maxima tie, so only ``k x g`` candidates per row are
+sorted (whole rows only where such a tie occurs). Ties between entries go to the lower column,
+as in a stable descending sort.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+from gpu_moa import _backend as B
+
+
+def group_width(m: int, k: int, xp: ModuleType) -> int:
+    """Columns per group for the group-maxima top-k.
+
+    16 on NumPy, whose fast path ranks the groups with ``argpartition``; elsewhere about
+    ``sqrt(m / k)``, which balances sorting the group maxima against sorting the candidates.
+    """
+    if B.is_numpy_namespace(xp):
+        return 16
+    return max(16, 8 * math.ceil(math.sqrt(m / max(k, 1)) / 8))
+
+
+def _best_groups(gmax: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """The k groups with the highest maxima (any order) and whether the choice is ambiguous.
+
+    Ambiguous rows are those where the k-th best maximum ties with the (k+1)-th: another
+    group could then hold one of the k best entries.
+    """
+    if B.is_numpy_namespace(xp):  # NumPy fast path: partial selection instead of a full sort
+        import numpy as np
+
+        part = np.argpartition(-gmax, k, axis=1)[:, : k + 1]
+        vals = np.take_along_axis(gmax, part, axis=1)
+        return part[:, :k], np.min(vals[:, :k], axis=1) == vals[:, k]
+    order = xp.argsort(-gmax, axis=1, stable=True)[:, : k + 1]
+    vals = xp.take_along_axis(gmax, order, axis=1)
+    return order[:, :k], vals[:, k - 1] == vals[:, k]
+
+
+def _sorted_topk(S: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    order = xp.argsort(-S, axis=1, stable=True)[:, :k]
+    return xp.astype(order, xp.int64), xp.take_along_axis(S, order, axis=1)
+
+
+def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
+    """The ``k`` largest entries of each row of ``S`` (ties to the lower column), sorted.
+
+    The columns are dealt into ``G = m / g`` strided groups (column ``c`` goes to group
+    ``c mod G``). If the k-th largest group maximum is strictly above the (k+1)-th, the k best
+    entries all lie in the k groups with the largest maxima, so only those ``k * g`` candidates
+    are sorted; rows where the two tie are sorted whole. The result equals a stable descending
+    sort of every row.
+
+    Parameters
+    ----------
+    S : array, shape (b, m)
+        Scores; ``m`` must be a multiple of ``g`` (pad with -inf), else whole rows are sorted.
+    k : int
+        Entries per row, ``1 <= k <= m``.
+    g : int, optional
+        Group width, default :func:`group_width`.
+
+    Returns
+    -------
+    indices : int64 array, shape (b, k)
+    values : array, shape (b, k)
+        Descending by value; equal values in increasing column order.
+    """
+    xp = B.get_namespace(S)
+    b, m = S.shape
+    g = group_width(m, k, xp) if g is None else g
+    G = m // g
+    if m % g or G <= k:
+        return _sorted_topk(S, k, xp)
+    gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
+    best, ambiguous = _best_groups(gmax, k, xp)
+    best = xp.astype(xp.sort(best, axis=1), xp.int64)
+    offsets = xp.arange(g, dtype=xp.int64)[None, :, None] * G
+    cols = xp.reshape(offsets + best[:, None, :], (b, g * k))  # increasing column order
+    vals = xp.take_along_axis(S, cols, axis=1)
+    order = xp.argsort(-vals, axis=1, stable=True)[:, :k]
+    idx, top = xp.take_along_axis(cols, order, axis=1), xp.take_along_axis(vals, order, axis=1)
+    if bool(xp.any(ambiguous)):
+        (rows,) = xp.nonzero(ambiguous)
+        full_idx, full_top = _sorted_topk(xp.take(S, rows, axis=0), k, xp)
+        slot = xp.clip(xp.cumulative_sum(xp.astype(ambiguous, xp.int64)) - 1, 0, None)
+        idx = xp.where(ambiguous[:, None], xp.take(full_idx, slot, axis=0), idx)
+        top = xp.where(ambiguous[:, None], xp.take(full_top, slot, axis=0), top)
+    return idx, top
