@@ -57,7 +57,7 @@ def write_csv_file(path: Path, columns: dict[str, Any], *, compress: bool = Fals
     with atomic_path(target) as tmp:
         if compress:
             with (
-                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf,
+                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
                 zf.open(path.name, "w") as fh,
             ):
                 _write_table(fh, columns)
@@ -155,7 +155,7 @@ def write_lish_moa(
         ``g-<SYMBOL>_<ENTREZ>``, cells ``c-<N>-<CCLE_NAME>``, drug_id, then the label columns
         (empty for test rows).
     compress : bool
-        Write ``.csv.zip`` files (each holding one CSV) instead of ``.csv``.
+        Write ``.csv.zip`` files (each holding one CSV, fast deflate level 1) instead of ``.csv``.
     decimals : int or None
         Features are rounded to this many decimals (compact files); None keeps full float32.
 
