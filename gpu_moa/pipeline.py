@@ -53,6 +53,8 @@ class RunContext:
     sections: list[Section] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    #: similarity search replacing gm.tl.similarity_topk (the Dask one under --cluster), or None
+    search: Any = None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -78,3 +78,28 @@ def test_main_job_summary_matches_the_input_files(quick_run):
     test_rows = len(pd.read_csv(data / "test_features.csv", usecols=["sig_id"]))
     assert metrics["data"]["test"]["rows"] == test_rows
     assert {s["step"] for s in metrics["backends"]} >= {"read_lish_moa"}
+
+
+def test_main_job_on_a_dask_cluster_gives_the_same_matching_metrics(quick_run, tmp_path):
+    data, out = quick_run
+    with gm.settings.override(progress=False):
+        code = main(
+            [
+                "run",
+                str(data),
+                "--quick",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+                "--device",
+                "cpu",
+                "--cluster",
+                "cpu",
+                "--partitions",
+                "3",
+            ]
+        )
+    assert code == 0
+    single = json.loads((out / "metrics.json").read_text())["matching"]
+    partitioned = json.loads((tmp_path / "metrics.json").read_text())["matching"]
+    assert partitioned == pytest.approx(single, rel=1e-5)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gpu_moa import _backend as B
-from gpu_moa import pipeline
+from gpu_moa import dist, pipeline
 from gpu_moa.profiles import Profiles
 
 
@@ -31,6 +31,7 @@ def register(
     p.add_argument("--out", default="out", help="output directory (default: out)")
     p.add_argument("--quick", action="store_true", help="small preset and cheaper settings")
     p.add_argument("--seed", type=int, default=0, help="random seed for every stochastic step")
+    dist.add_cluster_options(p)
     p.set_defaults(func=main)
 
 
@@ -75,7 +76,9 @@ def main(args: argparse.Namespace) -> int:
         random_state=args.seed,
         source=str(path),
     )
-    pipeline.run_stages(ctx)
+    with dist.cluster_from_args(args) as cluster:
+        ctx.search = dist.search_from_args(args, cluster, train.n_obs)
+        pipeline.run_stages(ctx)
     files = pipeline.write_outputs(ctx)
     print(f"gpu-moa run: wrote {len(files)} outputs to {ctx.out}/ (open {files['report']})")
     return 0

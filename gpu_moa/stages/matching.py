@@ -73,7 +73,7 @@ def run(ctx: RunContext) -> None:
         ctx.sections.append(Section("Fingerprint matching", "No labels: matching not evaluated."))
         return
     p = _population(ctx)
-    idx, scores = neighbours(p, p, k=K)
+    idx, scores = neighbours(p, p, k=K, search=ctx.search)
     idx, scores = B.to_numpy(idx), B.to_numpy(scores)
     Y, codes, q_rows = retrieval_inputs(p, "moa")
     hits, _ = hits_of(idx[q_rows], B.to_numpy(Y) > 0, q_rows)
