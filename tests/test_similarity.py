@@ -131,6 +131,7 @@ def test_topk_rows_group_selection_with_ties(xp, rng, g):
             S = rng.standard_normal((6, m)).astype(np.float32)
         S[1] = 0.0
         S[2, : m // 2] = -np.inf
+        S[3] = np.where(rng.random(m) < 0.5, -0.0, 0.0)  # signed zeros compare equal
         k = int(rng.integers(1, 12))
         idx, val = topk_rows(xp.asarray(S), k, g)
         order, best = _brute_topk(S, k)

@@ -18,7 +18,7 @@ from gpu_moa import _backend as B
 def group_width(m: int, k: int, xp: ModuleType) -> int:
     """Columns per group for the group-maxima top-k.
 
-    16 on NumPy, whose fast path ranks the groups with ``argpartition``; elsewhere about
+    16 on NumPy, whose fast path selects with ``argpartition``; elsewhere about
     ``sqrt(m / k)``, which balances sorting the group maxima against sorting the candidates.
     """
     if B.is_numpy_namespace(xp):
@@ -32,12 +32,6 @@ def _best_groups(gmax: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     Ambiguous rows are those where the k-th best maximum ties with the (k+1)-th: another
     group could then hold one of the k best entries.
     """
-    if B.is_numpy_namespace(xp):  # NumPy fast path: partial selection instead of a full sort
-        import numpy as np
-
-        part = np.argpartition(-gmax, k, axis=1)[:, : k + 1]
-        vals = np.take_along_axis(gmax, part, axis=1)
-        return part[:, :k], np.min(vals[:, :k], axis=1) == vals[:, k]
     order = xp.argsort(-gmax, axis=1, stable=True)[:, : k + 1]
     vals = xp.take_along_axis(gmax, order, axis=1)
     return order[:, :k], vals[:, k - 1] == vals[:, k]
@@ -78,14 +72,15 @@ def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
     G = m // g
     if m % g or G <= k:
         return _sorted_topk(S, k, xp)
-    gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
-    best, ambiguous = _best_groups(gmax, k, xp)
-    best = xp.astype(xp.sort(best, axis=1), xp.int64)
-    offsets = xp.arange(g, dtype=xp.int64)[None, :, None] * G
-    cols = xp.reshape(offsets + best[:, None, :], (b, g * k))  # increasing column order
-    vals = xp.take_along_axis(S, cols, axis=1)
-    order = xp.argsort(-vals, axis=1, stable=True)[:, :k]
-    idx, top = xp.take_along_axis(cols, order, axis=1), xp.take_along_axis(vals, order, axis=1)
+    if B.is_numpy_namespace(xp):
+        idx, top, ambiguous = _group_topk_numpy(S, k, g)
+    else:
+        gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
+        best, ambiguous = _best_groups(gmax, k, xp)
+        cols = _candidates(xp.astype(xp.sort(best, axis=1), xp.int64), g, G, xp)
+        vals = xp.take_along_axis(S, cols, axis=1)
+        order = xp.argsort(-vals, axis=1, stable=True)[:, :k]
+        idx, top = xp.take_along_axis(cols, order, axis=1), xp.take_along_axis(vals, order, axis=1)
     if bool(xp.any(ambiguous)):
         (rows,) = xp.nonzero(ambiguous)
         full_idx, full_top = _sorted_topk(xp.take(S, rows, axis=0), k, xp)
@@ -93,3 +88,34 @@ def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
         idx = xp.where(ambiguous[:, None], xp.take(full_idx, slot, axis=0), idx)
         top = xp.where(ambiguous[:, None], xp.take(full_top, slot, axis=0), top)
     return idx, top
+
+
+def _candidates(best: Any, g: int, G: int, xp: ModuleType) -> Any:
+    """Columns of the chosen strided groups (sorted group ids), in increasing column order."""
+    offsets = xp.arange(g, dtype=xp.int64)[None, :, None] * G
+    return xp.reshape(offsets + best[:, None, :], (best.shape[0], g * best.shape[1]))
+
+
+def _group_topk_numpy(S: Any, k: int, g: int) -> tuple[Any, Any, Any]:
+    """NumPy fast path of the group selection: partitions instead of sorts.
+
+    The candidates are ranked by one int64 key per entry (the float's order-preserving bit
+    pattern, negated, then the candidate's position), so an unstable partition and a sort of
+    k keys reproduce the stable descending order.
+    """
+    import numpy as np
+
+    b, m = S.shape
+    G = m // g
+    gmax = np.max(S.reshape(b, g, G), axis=1)
+    part = np.argpartition(gmax, G - k - 1, axis=1)[:, G - k - 1 :]  # (k+1)-th largest first
+    gvals = np.take_along_axis(gmax, part, axis=1)
+    ambiguous = gvals[:, 0] == np.min(gvals[:, 1:], axis=1)
+    cols = _candidates(np.sort(part[:, 1:], axis=1).astype(np.int64), g, G, np)
+    vals = np.take_along_axis(S, cols, axis=1) + np.float32(0.0)  # -0.0 -> +0.0
+    bits = vals.view(np.int32).astype(np.int64)
+    key = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # increasing with the float value
+    shift = max(1, (cols.shape[1] - 1).bit_length())
+    key = ((-key - 1) << shift) | np.arange(cols.shape[1], dtype=np.int64)
+    pick = np.sort(np.partition(key, k - 1, axis=1)[:, :k], axis=1) & ((1 << shift) - 1)
+    return np.take_along_axis(cols, pick, axis=1), np.take_along_axis(vals, pick, axis=1), ambiguous
