@@ -112,7 +112,7 @@ def consensus(
     Raises
     ------
     DataError
-        When a ``by`` column is missing or ``X`` holds NaN/inf.
+        When a ``by`` column is missing or has missing values, or ``X`` holds NaN/inf.
     """
     if method not in ("mean", "median", "modz"):
         raise ValueError(f"method must be 'mean', 'median' or 'modz', got {method!r}")
@@ -123,9 +123,16 @@ def consensus(
             f"consensus: obs has no column(s) {missing}. Fix: choose by= among "
             f"{list(p.obs.columns)}"
         )
+    unknown = p.obs[cols].isna().any(axis=1).to_numpy()
+    if unknown.any():
+        raise DataError(
+            f"consensus: {int(unknown.sum())} row(s) have no value in {cols} (first: "
+            f"{p.obs.index[unknown][0]!r}). Fix: fill the group ids (e.g. drug_id from "
+            "train_drug.csv) or drop those rows first"
+        )
     check_no_nan_array(p.X, "consensus input")
     xp = p.xp
-    codes = p.obs.groupby(cols, sort=True, observed=True, dropna=False).ngroup().to_numpy()
+    codes = p.obs.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
     order = np.argsort(codes, kind="stable")
     sizes = np.bincount(codes)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])

@@ -179,3 +179,6 @@ def test_consensus_multiple_keys_and_errors(xp, rng):
     assert out.obs.index[0] == "a|D1"
     with pytest.raises(gm.DataError, match="no column"):
         pp.consensus(_profiles(X, xp, obs=obs), by="pert_iname")
+    obs.iloc[2, obs.columns.get_loc("drug_id")] = None
+    with pytest.raises(gm.DataError, match="s2"):
+        pp.consensus(_profiles(X, xp, obs=obs))
