@@ -7,8 +7,8 @@ tol. Reported in one run:
 * full-data fit time of gpu_moa (CPU, and the GPU when one works) and of
   ``OneVsRestClassifier(LogisticRegression(solver="lbfgs"))`` as by default (``n_jobs=None``) and
   on all cores (``n_jobs=-1``), as ratios; each fit runs in a fresh subprocess that reports its
-  wall time and peak memory (growth of getrusage maxrss over the memory held before the fit; for
-  ``n_jobs=-1`` also the largest worker's maxrss; for CuPy the memory pool's peak);
+  wall time and peak memory (growth of the peak resident set, VmHWM, over the resident set just
+  before the fit; for ``n_jobs=-1`` also the largest worker's peak; for CuPy the memory pool);
 * the out-of-fold log loss (drug-grouped folds, features refitted per fold) of gpu_moa and of
   scikit-learn on all cores;
 * the machine's float32 matrix-multiply rate and the fraction of it gpu_moa's fit reaches
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("gpu_moa_cpu", "gpu_moa_gpu", "sklearn_default", "sklearn_all_cores")
 
 
-def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux: KiB
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak() -> float:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; return that RSS in MiB.
+
+    getrusage's maxrss cannot serve here: after fork + exec a child inherits the parent's
+    high-water mark.
+    """
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    return _status_mb("VmRSS")
+
+
+def _worker_peak() -> tuple[int, float]:
+    """(pid, VmHWM MiB) of a joblib worker."""
+    return os.getpid(), _status_mb("VmHWM")
 
 
 def sklearn_model(C: float, tol: float, n_jobs: int | None):
@@ -58,7 +78,6 @@ def run_worker(method: str, data: str, C: float, tol: float) -> dict:
 
     with np.load(data) as npz:
         X, Y = npz["X"], npz["Y"]
-    before = _rss_mb()
     out: dict = {"method": method}
     if method.startswith("gpu_moa"):
         xp = B.resolve_xp("gpu" if method == "gpu_moa_gpu" else "cpu")
@@ -70,6 +89,7 @@ def run_worker(method: str, data: str, C: float, tol: float) -> dict:
 
             cupy.get_default_memory_pool().free_all_blocks()
         B.synchronize(xp)
+        before = reset_peak()
         start = time.perf_counter()
         model.fit(Xd, Yd)
         B.synchronize(xp)
@@ -82,6 +102,7 @@ def run_worker(method: str, data: str, C: float, tol: float) -> dict:
             out["gpu_pool_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20
     else:
         n_jobs = -1 if method == "sklearn_all_cores" else None
+        before = reset_peak()
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -91,11 +112,12 @@ def run_worker(method: str, data: str, C: float, tol: float) -> dict:
             max(e.n_iter_[0] for e in model.estimators_ if hasattr(e, "n_iter_"))
         )
         if n_jobs == -1:
-            from joblib.externals.loky import get_reusable_executor
+            from joblib import Parallel, delayed
 
-            get_reusable_executor().shutdown(wait=True)
-            out["worker_maxrss_mb"] = _rss_mb(resource.RUSAGE_CHILDREN)
-    out["rss_growth_mb"] = _rss_mb() - before
+            peaks = dict(Parallel(n_jobs=-1)(delayed(_worker_peak)() for _ in range(64)))
+            out["workers"] = len(peaks)
+            out["worker_peak_rss_mb"] = max(peaks.values())
+    out["peak_rss_growth_mb"] = _status_mb("VmHWM") - before
     return out
 
 

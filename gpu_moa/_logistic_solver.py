@@ -38,10 +38,9 @@ _BLOCK = 4096  # rows per block of the covariance product
 
 @dataclass
 class Whitening:
-    """The basis ``Z = (X - mean) @ T`` with ``T = V D^-1/2`` (kept directions only)."""
+    """The basis ``Z = (X - mean) @ V D^-1/2`` (kept directions only)."""
 
     mean: Any  # (p,) data dtype
-    T: Any  # (p, r) data dtype
     V_sqrt_d: Any  # (p, r) float64: maps u-space gradients to w-space
     d: Any  # (r,) float64 variances of the kept directions
 
@@ -50,7 +49,9 @@ def whiten(X: Any, *, center: bool = True) -> tuple[Whitening, Any]:
     """Eigen-decompose the (centred) second moment of ``X`` and return the basis and ``Z``.
 
     The p x p product is accumulated over row blocks whose left factor is a copy (distinct
-    buffers: avoids the symmetric rank-k path of OpenBLAS).
+    buffers: avoids the symmetric rank-k path of OpenBLAS). Directions whose variance is below
+    what the data's precision resolves are dropped: the optimum has (almost) no component there,
+    since the penalty ``1 / (C n D_j)`` on them dwarfs any data curvature.
     """
     xp = B.get_namespace(X)
     n, p = X.shape
@@ -64,9 +65,8 @@ def whiten(X: Any, *, center: bool = True) -> tuple[Whitening, Any]:
     rtol = max((max(n, p) * eps) ** 2, p * float(np.finfo(np.float64).eps))
     keep = xp.nonzero(d > xp.max(d) * rtol)[0]
     d, V = xp.take(d, keep), xp.take(V, keep, axis=1)
-    T = xp.astype(V / xp.sqrt(d), X.dtype)
-    Z = xp.matmul(X - mean, T)
-    return Whitening(mean, T, V * xp.sqrt(d), d), Z
+    Z = xp.matmul(X - mean, xp.astype(V / xp.sqrt(d), X.dtype))
+    return Whitening(mean, V * xp.sqrt(d), d), Z
 
 
 def _eigh(xp: ModuleType, S: Any) -> tuple[Any, Any]:

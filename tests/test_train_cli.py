@@ -68,6 +68,29 @@ def test_oof_log_loss_beats_prior_and_controls_are_zero(small_lish_moa, cv_pair)
     assert logistic.folds_table().shape == (3, 3)
 
 
+def test_cross_validate_passes_drug_groups_to_auto_C(small_lish_moa, monkeypatch):
+    from gpu_moa import _logistic_auto
+
+    seen = []
+
+    def spy(X, Y, grid, *, groups=None, **kw):
+        seen.append(groups)
+        return choose(X, Y, grid, groups=groups, **kw)
+
+    choose = _logistic_auto.choose_C
+    monkeypatch.setattr(_logistic_auto, "choose_C", spy)
+    folds = gm.metrics.drug_grouped_folds(small_lish_moa, n_splits=2, random_state=0)
+    model = MultilabelLogistic(C="auto", C_grid=(0.003, 0.03), cv=2)
+    with gm.settings.override(progress=False):
+        res = gm.models.cross_validate(model, small_lish_moa, folds=folds, features="raw")
+    assert len(res.C) == 2 and set(res.C) <= {0.003, 0.03}
+    treated = small_lish_moa.obs["cp_type"] == "trt_cp"
+    train_drugs = small_lish_moa.obs["drug_id"].to_numpy()[folds[0][0]][
+        treated.to_numpy()[folds[0][0]]
+    ]
+    assert np.array_equal(seen[0], train_drugs)
+
+
 def test_trained_model_round_trip(small_lish_moa, tmp_path):
     with gm.settings.override(progress=False):
         model = gm.models.train_model(small_lish_moa, C=0.01, features="rank_gauss+pca")
