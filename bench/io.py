@@ -7,7 +7,9 @@ as Parquet, then times, best of ``--repeat`` rounds:
 - ``gpu_moa_kaggle``: ``gm.io.read_lish_moa(dir)`` (parse + validate + Profiles) of the four
   training files (train_features, train_targets_scored, train_targets_nonscored, train_drug);
 - ``pandas_c`` / ``pandas_pyarrow``: ``pandas.read_csv`` of the same four files, no validation;
-- ``gpu_moa_parquet`` vs ``pyarrow_parquet`` (``pyarrow.parquet.read_table``) of the same file;
+- ``gpu_moa_parquet`` vs ``pyarrow_parquet`` (``pyarrow.parquet.read_table``: Arrow columns,
+  no matrix, no checks) and ``pandas_parquet_numpy`` (``pandas.read_parquet`` and the feature and
+  label blocks as float32 NumPy matrices: the same output without validation) of the same file;
 - ``gpu_moa_kaggle_gpu`` (cuDF parsing, CuPy arrays) when cuDF and a GPU are present.
 
 Each timing runs in a fresh subprocess (rounds interleave the cases, so a busy machine slows all
@@ -69,6 +71,7 @@ def _reset_peak() -> None:
 
 def _case(name: str, data: Path):
     """The callable timed for one case (imports and look-ups happen before timing)."""
+    import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -80,13 +83,22 @@ def _case(name: str, data: Path):
         return lambda: read(data, device="cpu")
     if name == "gpu_moa_kaggle_gpu":
         return lambda: read(data, device="gpu")
-    if name.startswith("pandas_"):
+    if name in ("pandas_c", "pandas_pyarrow"):
         engine = name.split("_", 1)[1]
         return lambda: [pd.read_csv(data / f, engine=engine) for f in TRAIN_FILES]
     if name == "gpu_moa_parquet":
         return lambda: read(data / "train.parquet", device="cpu")
     if name == "pyarrow_parquet":
         return lambda: pq.read_table(data / "train.parquet")
+    if name == "pandas_parquet_numpy":
+        layout = json.loads(pq.read_schema(data / "train.parquet").metadata[b"gpu_moa"])
+
+        def pandas_matrices():
+            frame = pd.read_parquet(data / "train.parquet")
+            blocks = ("features", "labels", "extra_labels")
+            return [frame[layout[b]].to_numpy(np.float32) for b in blocks]
+
+        return pandas_matrices
     raise ValueError(name)
 
 
@@ -152,7 +164,14 @@ def main() -> None:
 
     repeat = 1 if args.quick else args.repeat
     info = prepare(data, preset)
-    cases = ["pandas_c", "pandas_pyarrow", "gpu_moa_kaggle", "pyarrow_parquet", "gpu_moa_parquet"]
+    cases = [
+        "pandas_c",
+        "pandas_pyarrow",
+        "gpu_moa_kaggle",
+        "pyarrow_parquet",
+        "pandas_parquet_numpy",
+        "gpu_moa_parquet",
+    ]
     if gm._backend.has_cudf():
         cases.append("gpu_moa_kaggle_gpu")
     runs: dict[str, list[dict]] = {name: [] for name in cases}
@@ -182,6 +201,8 @@ def main() -> None:
         "gpu_moa_kaggle/pandas_fastest": best["gpu_moa_kaggle"]
         / min(best["pandas_c"], best["pandas_pyarrow"]),
         "gpu_moa_parquet/pyarrow_parquet": best["gpu_moa_parquet"] / best["pyarrow_parquet"],
+        "gpu_moa_parquet/pandas_parquet_numpy": best["gpu_moa_parquet"]
+        / best["pandas_parquet_numpy"],
     }
     cpu = {k: v["best_cpu_s"] for k, v in results.items()}
     ratios["cpu_time:gpu_moa_kaggle/pandas_c"] = cpu["gpu_moa_kaggle"] / cpu["pandas_c"]

@@ -13,7 +13,6 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,8 +158,7 @@ def _diagnose(
 def to_matrix(table: pa.Table) -> np.ndarray:
     """Row-major float32 matrix of a numeric table (nulls become NaN).
 
-    Converted about a thousand rows at a time (one big row-major transpose is cache-hostile),
-    on pyarrow's CPU threads (the conversion releases the GIL).
+    Converted about a thousand rows at a time: one big row-major transpose is cache-hostile.
     """
     n_cols = table.num_columns
     out = np.empty((table.num_rows, n_cols), dtype=np.float32)
@@ -168,15 +166,11 @@ def to_matrix(table: pa.Table) -> np.ndarray:
         return out
     if len(set(table.schema.types)) > 1:
         table = table.cast(pa.schema([(n, pa.float32()) for n in table.column_names]))
-    batches = table.to_batches(max_chunksize=_TENSOR_ROWS)
-    starts = np.cumsum([0] + [b.num_rows for b in batches])
-
-    def convert(i: int) -> None:
-        tensor = batches[i].to_tensor(null_to_nan=True, row_major=True)
-        out[starts[i] : starts[i + 1]] = np.asarray(tensor)
-
-    with ThreadPoolExecutor(max(1, min(pa.cpu_count(), len(batches)))) as pool:
-        list(pool.map(convert, range(len(batches))))
+    start = 0
+    for batch in table.to_batches(max_chunksize=_TENSOR_ROWS):
+        stop = start + batch.num_rows
+        out[start:stop] = np.asarray(batch.to_tensor(null_to_nan=True, row_major=True))
+        start = stop
     return out
 
 

@@ -167,7 +167,10 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
         Y = to_matrix(table.select(names))
         Y = Y if whole else Y[rows]
         train_rows = is_train if whole else is_train[rows]
-        C.check_labels(Y[train_rows], names, obs.index[train_rows], path)
+        if train_rows.all():
+            C.check_labels(Y, names, obs.index, path)
+        else:
+            C.check_labels(Y[train_rows], names, obs.index[train_rows], path)
         part[key] = (Y, names)
     return [part]
 
