@@ -183,3 +183,20 @@ def test_block_copy_never_multiplies_a_buffer_by_its_transpose(rng, monkeypatch)
     gm.tl.similarity_topk(A, k=3)
     gm.tl.similarity(A)
     assert seen and not any(seen)
+
+
+@pytest.mark.parametrize("chunk", [32, 48])
+def test_topk_reference_chunks_merge_exactly(xp, rng, monkeypatch, chunk):
+    """Long references are searched in column chunks; merging keeps ties to the lower index."""
+    monkeypatch.setattr(sim, "_CPU_CHUNK_COLS", chunk)
+    A = _balanced_signs(rng, 150)
+    A[7] = A[140]
+    S = A @ A.T / A.shape[1]
+    groups = np.arange(150) // 3
+    S[groups[:, None] == groups[None, :]] = -np.inf
+    idx, val = gm.tl.similarity_topk(
+        xp.asarray(A), k=12, block_rows=17, exclude_groups=(groups, groups)
+    )
+    order, best = _brute_topk(S, 12)
+    np.testing.assert_array_equal(gm.to_numpy(idx), order)
+    np.testing.assert_allclose(gm.to_numpy(val), best, atol=1e-6)

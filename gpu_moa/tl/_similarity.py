@@ -33,6 +33,7 @@ PRECISIONS = ("float32", "tf32", "float16")
 _PREP_BLOCK_BYTES = 64 << 20
 _MIN_CPU_BLOCK = 128
 _CPU_BLOCK_BYTES = 192 << 20
+_CPU_CHUNK_COLS = 1 << 15
 
 
 def _as_matrix(X: Any, name: str) -> Any:
@@ -140,11 +141,12 @@ def _prepared_pair(A: Any, B_: Any, metric: str, ref_rows: int | None = None) ->
 
 
 def _product(block: Any, RefT: Any, xp: ModuleType, out: Any = None) -> Any:
-    """``block @ RefT``; ``out`` (NumPy fast path) is a reused C-contiguous result buffer."""
+    """``block @ RefT``; ``out`` (NumPy fast path) is a reused flat buffer for the result."""
     if out is not None:
         import numpy as np
 
-        return np.matmul(block, RefT, out=out[: block.shape[0]])
+        rows, cols = block.shape[0], RefT.shape[1]
+        return np.matmul(block, RefT, out=out[: rows * cols].reshape(rows, cols))
     return xp.matmul(block, RefT)
 
 
@@ -260,29 +262,33 @@ def similarity_topk(
     if exclude_groups is not None:
         q_groups, r_groups = _check_groups(exclude_groups, n, m, xp)
         r_groups = xp.concat([r_groups, xp.full((m_pad - m,), -1, dtype=xp.int64)])
+    chunk = _chunk_cols(m_pad, g, xp)
     extra = kk * An.shape[1] * 4 * 2 if precision != "float32" else 0
-    rows = block_rows if block_rows is not None else _block_rows(n, m_pad, extra, xp)
+    rows = block_rows if block_rows is not None else _block_rows(n, chunk, extra, xp)
     rows = max(1, int(rows))
     buf = None
-    if (
-        B.is_numpy_namespace(xp) and low_dtype is None
-    ):  # NumPy fast path: one reused result buffer, no page faults
-        import numpy as np
+    if B.is_numpy_namespace(xp) and low_dtype is None:
+        import numpy as np  # NumPy fast path: one reused result buffer, no page faults
 
-        buf = np.empty((min(rows, n), m_pad), dtype=np.float32)
+        buf = np.empty(min(rows, n) * chunk, dtype=np.float32)
     out_idx, out_val = [], []
-    note = f"{metric}, k={k_out}, blocks of {rows} rows, {precision}"
+    note = f"{metric}, k={k_out}, blocks of {rows} x {chunk}, {precision}"
     with B.timed_step("tl.similarity_topk", xp, note), B.tf32_matmul(xp, precision == "tf32"):
         for lo in range(0, n, rows):
             hi = min(lo + rows, n)
             # a copy of the query block: never one buffer times its own transpose
             Q = xp.astype(An[lo:hi, :], An.dtype if low_dtype is None else low_dtype, copy=True)
-            S = xp.astype(_product(Q, RefT, xp, buf), xp.float32, copy=False)
-            if m_pad > m:
-                S[:, m:] = -xp.inf
-            if exclude_groups is not None:
-                S = xp.where(q_groups[lo:hi, None] == r_groups[None, :], -xp.inf, S)
-            idx, val = topk_rows(S, kk, g)
+            idx, val = None, None
+            for c0 in range(0, m_pad, chunk):
+                c1 = min(c0 + chunk, m_pad)
+                S = xp.astype(_product(Q, RefT[:, c0:c1], xp, buf), xp.float32, copy=False)
+                if c1 > m:
+                    S[:, max(m - c0, 0) :] = -xp.inf
+                if exclude_groups is not None:
+                    same = q_groups[lo:hi, None] == r_groups[None, c0:c1]
+                    S = xp.where(same, -xp.inf, S)
+                part = topk_rows(S, min(kk, c1 - c0), g)
+                idx, val = _merge(idx, val, part[0] + c0, part[1], kk, xp)
             if precision != "float32":
                 idx, val = _rescore(An[lo:hi, :], Ref, idx, val, xp)
             if drop_self:
@@ -291,6 +297,28 @@ def similarity_topk(
             out_idx.append(xp.where(val == -xp.inf, -1, idx))
             out_val.append(val)
     return xp.concat(out_idx, axis=0), xp.concat(out_val, axis=0)
+
+
+def _chunk_cols(m_pad: int, g: int, xp: ModuleType) -> int:
+    """Reference columns per product: all of them, except long references on the CPU.
+
+    On the CPU a reference much longer than ``_CPU_CHUNK_COLS`` is cut into chunks of that many
+    columns (a multiple of ``g``), so that query blocks stay about 1,000 rows high (the GEMM
+    repacks the reference operand on every call; tall blocks amortise that).
+    """
+    if B.is_cupy_namespace(xp) or m_pad <= _CPU_CHUNK_COLS * 3 // 2:
+        return m_pad
+    return _CPU_CHUNK_COLS - _CPU_CHUNK_COLS % g
+
+
+def _merge(idx: Any, val: Any, new_idx: Any, new_val: Any, k: int, xp: ModuleType) -> Any:
+    """The k best of two sorted candidate lists; ``idx`` holds the lower indices (ties first)."""
+    if idx is None:
+        return new_idx, new_val
+    both_idx = xp.concat([idx, new_idx], axis=1)
+    both_val = xp.concat([val, new_val], axis=1)
+    order = xp.argsort(-both_val, axis=1, stable=True)[:, :k]
+    return xp.take_along_axis(both_idx, order, axis=1), xp.take_along_axis(both_val, order, axis=1)
 
 
 def _drop_own(idx: Any, val: Any, lo: int, hi: int, xp: ModuleType) -> tuple[Any, Any]:
