@@ -1,12 +1,13 @@
 """Embedding benchmark: PCA and UMAP against the libraries a user would otherwise pick.
 
 PCA (50 components) of the lish-moa training matrix (23,814 x 872 float32, the embedded synthetic
-set) with ``gm.tl.pca_fit`` + ``pca_transform`` (exact covariance-eigh) against scikit-learn's
+set) with ``gm.tl.pca`` (exact covariance-eigh, fit and scores) against scikit-learn's
 ``PCA`` with its default solver (covariance-eigh for tall data) and with ``svd_solver="full"``,
 in one run, repeats interleaved, minimum times. The machine's limit is measured in the same run:
 one ``X^T X`` product (the p x p Gram matrix) and the float32 matrix-multiply rate (sgemm, two
 distinct buffers). Explained-variance ratios and components are compared with a float64 LAPACK SVD.
 Peak host memory of each call comes from tracemalloc (NumPy reports its buffers to it).
+``gpu_moa`` is ``gm.tl.pca`` (fit and scores); ``gpu_moa_fit_only`` is ``gm.tl.pca_fit``.
 
 UMAP of the first 50 principal components of a random subsample: ``gm.tl.umap`` (exact kNN graph
 and fuzzy set in the array namespace, umap-learn's layout) against ``umap.UMAP``; each runs in a
@@ -33,6 +34,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 import gpu_moa as gm
 from gpu_moa import _backend as B
@@ -75,13 +77,14 @@ def sklearn_pca(X: np.ndarray, solver: str):
 
 
 def ours(X):
-    """gpu_moa's PCA fit + transform (exact covariance-eigh)."""
+    """gpu_moa's PCA, fit + scores: ``gm.tl.pca`` (exact covariance-eigh)."""
+    obs = pd.DataFrame(index=pd.Index([str(i) for i in range(X.shape[0])], name="sig_id"))
+    p = gm.make_profiles(X, obs, [f"g-{j}" for j in range(X.shape[1])], device=B.get_namespace(X))
 
     def run():
-        fit = pca_fit(X, n_comps=N_COMPS, solver="covariance_eigh")
-        scores = pca_transform(fit, X)
-        B.synchronize(B.get_namespace(scores))
-        return fit, scores
+        q = gm.tl.pca(p, n_comps=N_COMPS, solver="covariance_eigh")
+        B.synchronize(q.xp)
+        return q
 
     return run
 
@@ -112,10 +115,10 @@ def bench_pca(X: np.ndarray, repeats: int) -> dict:
     Xd -= Xd.mean(axis=0)
     _, s, vt = np.linalg.svd(Xd, full_matrices=False)
     ratio_ref = (s**2 / (s**2).sum())[:N_COMPS]
-    fit, _ = cases["gpu_moa"]()
+    info = cases["gpu_moa"]().uns["pca"]
     accuracy = {}
     for name, comps, ratio in [
-        ("gpu_moa", fit.components_, fit.explained_variance_ratio_),
+        ("gpu_moa", info["components"], info["variance_ratio"]),
         *[
             (k, m.components_, m.explained_variance_ratio_)
             for k, (m, _) in [(k, cases[k]()) for k in ("sklearn_default", "sklearn_full")]
@@ -174,11 +177,15 @@ def bench_pca_gpu(X: np.ndarray, repeats: int, cpu_seconds: float) -> dict:
 
 
 _UMAP_CHILD = """
-import json, resource, sys, time, warnings
+import json, sys, time, warnings
 import numpy as np
 warnings.filterwarnings("ignore")
 rep = np.load(sys.argv[1]); which = sys.argv[2]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status_mib(key):  # VmHWM (peak) / VmRSS of this process; reset by exec, unlike ru_maxrss
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+before = status_mib("VmRSS")
 def run():
     if which == "gpu_moa":
         import gpu_moa as gm
@@ -194,10 +201,9 @@ times = []
 for _ in range(2):
     t = time.perf_counter(); emb = run(); times.append(time.perf_counter() - t)
 np.save(sys.argv[1] + "." + which + ".npy", emb)
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status_mib("VmHWM")
 print(json.dumps({"first_call_s": round(times[0], 3), "second_call_s": round(times[1], 3),
-                  "peak_rss_mib": round(rss / 1024, 1),
-                  "rss_growth_mib": round((rss - before) / 1024, 1)}))
+                  "peak_rss_mib": round(peak, 1), "rss_growth_mib": round(peak - before, 1)}))
 """
 
 
@@ -237,7 +243,7 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/...)")
     args = parser.parse_args()
     repeats = args.repeats or (2 if args.quick else 7)
-    umap_rows = args.umap_rows or (500 if args.quick else 5000)
+    umap_rows = args.umap_rows or (300 if args.quick else 5000)
     gpu = gm.has_gpu()
 
     p = gm.datasets.make_lish_moa(preset="small" if args.quick else "full", random_state=0)

@@ -140,13 +140,15 @@ def pca_fit_from_scatter(
     )
 
 
-def _fit_covariance_eigh(X: Any, n_comps: int) -> PCAFit:
+def _fit_covariance_eigh(X: Any, n_comps: int) -> tuple[PCAFit, Any]:
+    """The fit and the centred data (which :func:`pca` reuses to project)."""
     xp = B.get_namespace(X)
     mean = xp.mean(X, axis=0)
     Xc = X - mean
     # Xc^T Xc is a p x p output: OpenBLAS serves it with its symmetric rank-k kernel, which is
     # safe and fast at this shape (the known crash is the n x n product X X^T).
-    return pca_fit_from_scatter(xp.matmul(Xc.T, Xc), mean, X.shape[0], n_comps=n_comps)
+    fit = pca_fit_from_scatter(xp.matmul(Xc.T, Xc), mean, X.shape[0], n_comps=n_comps)
+    return fit, Xc
 
 
 def _from_estimator(model: Any, xp: ModuleType, dtype: Any, n: int, solver: str) -> PCAFit:
@@ -179,6 +181,28 @@ def _resolve_solver(X: Any, solver: str) -> tuple[str, str]:
     return "covariance_eigh", "data on the CPU: exact covariance-eigh"
 
 
+def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any]:
+    """Fit with a solver; also returns the centred data when the solver made it (else None)."""
+    xp = B.get_namespace(X)
+    n, p = X.shape
+    _check_n_comps(n_comps, n, p)
+    check_no_nan_array(X, "pca input X")
+    solver, note = _resolve_solver(X, solver)
+    with B.timed_step(f"pca[{solver}]", xp, note):
+        if solver == "covariance_eigh":
+            return _fit_covariance_eigh(X, n_comps)
+        if solver == "sklearn":
+            from sklearn.decomposition import PCA
+
+            model = PCA(n_components=n_comps).fit(B.to_numpy(X))
+        else:  # thin cuML adapter (GPU only)
+            cuml = B.import_cuml()
+            if B.device_of(X) != "gpu":
+                raise ValueError("solver='cuml' needs the data on the GPU: use p.to('gpu') first")
+            model = cuml.PCA(n_components=n_comps, output_type="cupy").fit(X)
+        return _from_estimator(model, xp, X.dtype, n, solver), None
+
+
 def pca_fit(X: Any, *, n_comps: int = 50, solver: str = "auto") -> PCAFit:
     """Fit a PCA on a matrix.
 
@@ -197,24 +221,7 @@ def pca_fit(X: Any, *, n_comps: int = 50, solver: str = "auto") -> PCAFit:
     PCAFit
         Arrays in ``X``'s namespace and dtype.
     """
-    xp = B.get_namespace(X)
-    n, p = X.shape
-    _check_n_comps(n_comps, n, p)
-    check_no_nan_array(X, "pca input X")
-    solver, note = _resolve_solver(X, solver)
-    with B.timed_step(f"pca[{solver}]", xp, note):
-        if solver == "covariance_eigh":
-            return _fit_covariance_eigh(X, n_comps)
-        if solver == "sklearn":
-            from sklearn.decomposition import PCA
-
-            model = PCA(n_components=n_comps).fit(B.to_numpy(X))
-        else:  # thin cuML adapter (GPU only)
-            cuml = B.import_cuml()
-            if B.device_of(X) != "gpu":
-                raise ValueError("solver='cuml' needs the data on the GPU: use p.to('gpu') first")
-            model = cuml.PCA(n_components=n_comps, output_type="cupy").fit(X)
-        return _from_estimator(model, xp, X.dtype, n, solver)
+    return _fit(X, n_comps, solver)[0]
 
 
 def pca_transform(fit: PCAFit, X: Any, *, whiten: bool = False) -> Any:
@@ -234,12 +241,17 @@ def pca_transform(fit: PCAFit, X: Any, *, whiten: bool = False) -> Any:
     array, shape (m, k)
         Scores in ``X``'s namespace.
     """
-    xp = B.get_namespace(X)
     if X.shape[1] != fit.components_.shape[1]:
         raise ValueError(
             f"X has {X.shape[1]} features but the PCA was fitted on {fit.components_.shape[1]}"
         )
-    scores = xp.matmul(X - fit.mean_, fit.components_.T)
+    return _project(fit, X - fit.mean_, whiten)
+
+
+def _project(fit: PCAFit, Xc: Any, whiten: bool) -> Any:
+    """Scores of centred rows."""
+    xp = B.get_namespace(Xc)
+    scores = xp.matmul(Xc, fit.components_.T)
     if whiten:
         eps = xp.finfo(scores.dtype).eps
         scores = scores / xp.clip(xp.sqrt(fit.explained_variance_), eps, None)
@@ -268,8 +280,8 @@ def pca(p: Profiles, *, n_comps: int = 50, whiten: bool = False, solver: str = "
         whiten and the feature names.
     """
     n_comps = min(n_comps, p.n_obs, p.n_vars)
-    fit = pca_fit(p.X, n_comps=n_comps, solver=solver)
-    scores = pca_transform(fit, p.X, whiten=whiten)
+    fit, Xc = _fit(p.X, n_comps, solver)
+    scores = pca_transform(fit, p.X, whiten=whiten) if Xc is None else _project(fit, Xc, whiten)
     uns = dict(p.uns)
     uns["pca"] = {
         "components": fit.components_,
