@@ -109,12 +109,16 @@ class Profiles:
 
     @property
     def labels(self) -> pd.DataFrame | None:
-        """Scored labels as a host pandas DataFrame (index sig_id), or None."""
+        """Scored labels as a host pandas DataFrame (index sig_id), or None.
+
+        Labels are int8 0/1; where some are unknown (test rows read with ``split="all"``, stored as
+        NaN) the columns use pandas' nullable ``Int8`` dtype with ``<NA>`` for those rows.
+        """
         if self.Y is None:
             return None
-        return pd.DataFrame(
-            B.to_numpy(self.Y).astype(np.int8), index=self.obs.index, columns=self.label_names
-        )
+        values = B.to_numpy(self.Y)
+        frame = pd.DataFrame(values, index=self.obs.index, columns=self.label_names)
+        return frame.astype("Int8" if np.isnan(values).any() else np.int8)
 
     def __repr__(self) -> str:
         kinds = self.var["kind"].value_counts().to_dict() if "kind" in self.var else {}

@@ -73,3 +73,12 @@ def test_to_moves_arrays_and_to_frame(xp):
     assert frame.loc["s2", "g-1"] == 5.0 and frame.loc["s2", "b"] == 1
     assert p.labels.loc["s1"].tolist() == [1, 0]
     assert "3 x 4" in repr(p)
+
+
+def test_labels_with_unknown_rows_use_a_nullable_dtype():
+    p = _toy()
+    Y = gm.to_numpy(p.Y).copy()
+    Y[2] = np.nan
+    labels = p.replace(Y=Y).labels
+    assert str(labels.dtypes.iloc[0]) == "Int8"
+    assert labels.loc["s1"].tolist() == [1, 0] and labels.loc["s3"].isna().all()
