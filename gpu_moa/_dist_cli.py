@@ -19,7 +19,13 @@ def _positive_int(text: str) -> int:
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--cluster auto|cpu|cuda|ADDRESS`` and ``--partitions N`` to a sub-command's parser."""
+    """Add ``--cluster auto|cpu|cuda|ADDRESS`` and ``--partitions N`` to a sub-command's parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser; the options go into a "Dask (scale-out)" group.
+    """
     group = parser.add_argument_group("Dask (scale-out)")
     group.add_argument(
         "--cluster",
@@ -56,7 +62,19 @@ def cluster_from_args(args: argparse.Namespace) -> AbstractContextManager[Cluste
 def chunk_rows_for(n_rows: int, args_or_partitions: Any, c: Cluster | None = None) -> int | None:
     """Rows per partition for ``n_rows`` rows and ``--partitions`` (or an int).
 
-    Without a partition count: two partitions per worker of ``c``, or None (Dask's choice).
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the matrix to partition.
+    args_or_partitions : argparse.Namespace or int or None
+        Parsed arguments (their ``partitions``) or the partition count itself.
+    c : Cluster, optional
+        The running cluster; without a partition count, two partitions per worker.
+
+    Returns
+    -------
+    int or None
+        Rows per partition, or None (Dask's choice) without a count or a cluster.
     """
     partitions = getattr(args_or_partitions, "partitions", args_or_partitions)
     if partitions is None and c is not None:
@@ -67,8 +85,23 @@ def chunk_rows_for(n_rows: int, args_or_partitions: Any, c: Cluster | None = Non
 
 
 def search_from_args(args: argparse.Namespace, c: Cluster | None, n_reference: int) -> Any:
-    """The similarity search for ``--cluster``/``--partitions``: None (single device) without
-    Dask options, else :func:`gpu_moa.dist.similarity_topk` with the partition size set."""
+    """The similarity search for ``--cluster``/``--partitions``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments with ``partitions``.
+    c : Cluster or None
+        The cluster from :func:`cluster_from_args`.
+    n_reference : int
+        Rows of the reference, to size the partitions.
+
+    Returns
+    -------
+    callable or None
+        None (single device) without Dask options, else :func:`gpu_moa.dist.similarity_topk`
+        with ``chunk_rows`` set.
+    """
     if c is None and getattr(args, "partitions", None) is None:
         return None
     from gpu_moa._dist_similarity import similarity_topk

@@ -205,6 +205,18 @@ def compute(*collections: Any, desc: str = "dask") -> tuple[Any, ...]:
 
     The bar follows the Dask tasks: ``distributed.progress`` on a cluster, a tqdm bar with the
     local schedulers; ``gm.settings.progress = False`` (or ``--quiet``) turns it off.
+
+    Parameters
+    ----------
+    *collections : dask collections
+        What to compute (arrays, delayed objects...).
+    desc : str
+        Label of the local progress bar.
+
+    Returns
+    -------
+    tuple
+        One computed result per collection.
     """
     dask = import_dask("dask")
     client = current_client()

@@ -153,6 +153,18 @@ def write_gct(p: Profiles, path: str | Path) -> Path:
     ``var`` columns become row metadata, ``obs`` columns column metadata; values are written
     with the shortest text that reads back to the same float32, so :func:`read_gct` returns
     the same Profiles as :func:`read_gctx` on a file from :func:`~gpu_moa.io.write_gctx`.
+
+    Parameters
+    ----------
+    p : Profiles
+        Profiles to write (``X`` on any device; copied to the host).
+    path : str or Path
+        Output ``.gct`` file, replaced atomically.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     row_meta = export_meta(p.var)
     col_meta = export_meta(p.obs)

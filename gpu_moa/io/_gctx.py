@@ -193,6 +193,18 @@ def write_gctx(p: Profiles, path: str | Path) -> Path:
     ``var`` columns to ``/0/META/ROW`` (text as UTF-8 bytes, numbers as numbers), in
     groups that keep the column order (HDF5 lists fields alphabetically unless told otherwise;
     files from other tools therefore read with their metadata columns in alphabetical order).
+
+    Parameters
+    ----------
+    p : Profiles
+        Profiles to write (``X`` on any device; copied to the host).
+    path : str or Path
+        Output ``.gctx`` file, replaced atomically.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     import h5py
 
