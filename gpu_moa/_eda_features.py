@@ -118,6 +118,11 @@ def top_variance(p: Profiles, *, kind: str = "gene", n: int = 3) -> pd.DataFrame
 def cell_variance_ranking(p: Profiles) -> pd.DataFrame:
     """Cell lines ranked by the variance of their viability (most sensitive first).
 
+    Parameters
+    ----------
+    p : Profiles
+        Profiles with cell-viability features (``var["kind"] == "cell"``).
+
     Returns
     -------
     pandas.DataFrame
