@@ -49,6 +49,16 @@ def test_exact_knn_self_first_with_duplicates():
     assert {idx[7, 1], idx[8, 1]} == {8, 7} and dist[7, 1] == pytest.approx(0, abs=1e-3)
 
 
+def test_self_first_when_rounding_drops_the_row():
+    from gpu_moa.tl._umap_graph import _self_first
+
+    idx = np.array([[5, 7, 9], [1, 4, 6]])  # row 0 lost itself to rounding, row 1 has itself
+    d2 = np.array([[0.0, 4.0, 1.0], [0.5, 0.0, 9.0]])
+    got_idx, got_d = _self_first(idx, d2, np.array([0, 1]))
+    np.testing.assert_array_equal(got_idx, [[0, 5, 9], [1, 4, 6]])
+    np.testing.assert_allclose(got_d, [[0.0, 0.0, 1.0], [0.0, 0.0, 3.0]])
+
+
 def _sigma_oracle(row):
     """Solve sum_j exp(-(d_j - rho) / sigma) = log2(k) for one row with a scalar root finder."""
     rho = row[row > 0].min()

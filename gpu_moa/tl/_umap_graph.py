@@ -56,17 +56,35 @@ def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np
     distances = np.empty((n, k), dtype=np.float32)
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
-        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * xp.matmul(X[start:stop, :], X.T)
-        own = xp.arange(start, stop)[:, None] == xp.arange(n)[None, :]
-        d2 = xp.where(own, -xp.inf, d2)  # the row itself comes first, even among duplicates
-        idx = _smallest_k(d2, k, xp)
-        d2h = B.to_numpy(xp.take_along_axis(d2, idx, axis=1))
+        blk = X[start:stop, :]
+        # |x_i|^2 is constant along a row, so |x_j|^2 - 2 x_i.x_j ranks the neighbours of row i
+        idx = _smallest_k(sq[None, :] - 2.0 * xp.matmul(blk, X.T), k, xp)
+        # exact squared distances of the k candidates (the expanded form cancels badly)
+        cand = xp.reshape(xp.take(X, xp.reshape(idx, (-1,)), axis=0), (stop - start, k, -1))
+        diff = cand - blk[:, None, :]
+        d2 = B.to_numpy(xp.sum(diff * diff, axis=2))
         idx = B.to_numpy(idx)
-        order = np.argsort(d2h, axis=1, kind="stable")
-        indices[start:stop] = np.take_along_axis(idx, order, axis=1)
-        d2h = np.take_along_axis(d2h, order, axis=1)
-        distances[start:stop] = np.sqrt(np.clip(d2h, 0.0, None))
+        indices[start:stop], distances[start:stop] = _self_first(idx, d2, np.arange(start, stop))
     return indices, distances
+
+
+def _self_first(idx: np.ndarray, d2: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort candidates by distance with each row itself in column 0 (at distance 0).
+
+    Rounding can rank a duplicate of a row before the row itself, or push the row out of its
+    candidates: the row then takes the place of its farthest candidate.
+    """
+    d2 = d2.astype(np.float64)
+    is_self = idx == rows[:, None]
+    missing = ~is_self.any(axis=1)
+    worst = np.argmax(d2, axis=1)
+    idx[missing, worst[missing]] = rows[missing]
+    is_self[missing, worst[missing]] = True
+    d2[is_self] = -np.inf
+    order = np.argsort(d2, axis=1, kind="stable")
+    d2 = np.take_along_axis(d2, order, axis=1)
+    d2[:, 0] = 0.0
+    return np.take_along_axis(idx, order, axis=1), np.sqrt(np.clip(d2, 0.0, None))
 
 
 def smooth_knn_sigmas(dists: Any) -> tuple[Any, Any]:
