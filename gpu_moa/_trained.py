@@ -110,12 +110,52 @@ class TrainedModel:
         return cls(features, est, list(manifest["label_names"]), manifest.get("info", {}))
 
 
+#: fitted attributes of :class:`MultilabelLogistic` carried over by :func:`as_single_device`
+_FITTED = (
+    "coef_",
+    "intercept_",
+    "C_",
+    "C_scores_",
+    "n_iter_",
+    "converged_",
+    "n_features_in_",
+    "classes_",
+)
+
+
+def as_single_device(est: MultilabelLogistic) -> MultilabelLogistic:
+    """A plain :class:`MultilabelLogistic` holding the fit of ``est`` (a subclass instance).
+
+    Parameters the base class knows are copied, others (such as ``chunk_rows`` of
+    :class:`gpu_moa.dist.MultilabelLogistic`) are dropped, so the model saves and loads without
+    the machinery that fitted it.
+
+    Parameters
+    ----------
+    est : MultilabelLogistic
+        A fitted estimator of the class or of a subclass.
+
+    Returns
+    -------
+    MultilabelLogistic
+        ``est`` itself when it is already a plain one.
+    """
+    if type(est) is MultilabelLogistic:
+        return est
+    known = MultilabelLogistic().get_params()
+    plain = MultilabelLogistic(**{k: v for k, v in est.get_params().items() if k in known})
+    for name in _FITTED:
+        setattr(plain, name, getattr(est, name))
+    return plain
+
+
 def train_model(
     p: Profiles,
     *,
-    C: float | str = 0.01,
+    C: float | str | None = None,
     features: str | MoaFeatures = "rank_gauss",
     random_state: int = 0,
+    estimator: MultilabelLogistic | None = None,
     **estimator_kw: Any,
 ) -> TrainedModel:
     """Fit features and a :class:`MultilabelLogistic` on all treated rows of ``p``.
@@ -124,22 +164,45 @@ def train_model(
     ----------
     p : Profiles
         Labelled training profiles (controls are left out of the fit).
-    C : float or "auto"
-        Regularisation (see :class:`MultilabelLogistic`).
+    C : float or "auto", optional
+        Regularisation (see :class:`MultilabelLogistic`; default 0.01).
     features : str or MoaFeatures
         Feature construction (see :class:`MoaFeatures`).
     random_state : int
         Seed of the inner folds of ``C="auto"``.
+    estimator : MultilabelLogistic, optional
+        An unfitted estimator of the class or of a subclass to fit instead of the default one,
+        e.g. ``gm.dist.MultilabelLogistic(C=0.01, chunk_rows=5000)`` to fit over Dask
+        partitions. It carries its own parameters (``C`` and ``estimator_kw`` are then an
+        error); the model keeps its fit as a plain :class:`MultilabelLogistic`
+        (:func:`as_single_device`), so it saves and loads like any other.
     **estimator_kw
         Other :class:`MultilabelLogistic` parameters (``tol``, ``max_iter``...).
 
     Returns
     -------
     TrainedModel
+
+    Raises
+    ------
+    DataError
+        When ``p`` has no labels.
+    TypeError
+        When ``estimator`` is not a :class:`MultilabelLogistic` or comes with ``C`` or
+        ``estimator_kw``.
     """
     if p.Y is None:
         raise data_error("train", "the profiles have no labels", "pass labelled training data")
+    if estimator is None:
+        estimator = MultilabelLogistic(
+            C=0.01 if C is None else C, random_state=random_state, **estimator_kw
+        )
+    elif not isinstance(estimator, MultilabelLogistic):
+        raise TypeError(
+            f"estimator must be a MultilabelLogistic (or subclass), got {type(estimator).__name__}"
+        )
+    elif C is not None or estimator_kw:
+        raise TypeError("pass C and other estimator parameters to the estimator itself")
     feats = make_features(features)
-    model = MultilabelLogistic(C=C, random_state=random_state, **estimator_kw)
-    est = fit_on(model, feats, p)
-    return TrainedModel(feats, est, list(p.label_names))
+    est = fit_on(estimator, feats, p)
+    return TrainedModel(feats, as_single_device(est), list(p.label_names))

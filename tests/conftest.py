@@ -50,6 +50,16 @@ def small_lish_moa():
     return gm.datasets.make_lish_moa(preset="small", random_state=0)
 
 
+@pytest.fixture(scope="session")
+def small_lish_moa_dir(tmp_path_factory, small_lish_moa):
+    """The small preset (training and test rows) written as a Kaggle lish-moa directory
+    (read-only: shared by the session)."""
+    folder = tmp_path_factory.mktemp("small_lish_moa")
+    test = gm.datasets.make_lish_moa(preset="small", split="test", random_state=0, device="cpu")
+    gm.io.write_lish_moa(small_lish_moa, folder, test=test)
+    return folder
+
+
 @pytest.fixture
 def tiny_lish_moa():
     """Hand-built lish-moa (train, test) Profiles: 6 genes + 3 cells, 4 scored + 2 non-scored

@@ -115,20 +115,20 @@ def test_match_rejects_mismatched_features(data):
         gm.tl.match(p.select_vars(p.var_names[:5]), p)
 
 
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    p = gm.datasets.make_lish_moa(preset="small", split="all", random_state=0)
-    gm.io.write_lish_moa(p, out)
-    return out
-
-
-def test_match_command(synth_dir, tmp_path, capsys):
+def test_match_command(small_lish_moa_dir, tmp_path, capsys):
     out = tmp_path / "hits.parquet"
-    args = ["match", str(synth_dir), "--reference", str(synth_dir), "--k", "3", "--quiet"]
+    args = [
+        "match",
+        str(small_lish_moa_dir),
+        "--reference",
+        str(small_lish_moa_dir),
+        "--k",
+        "3",
+        "--quiet",
+    ]
     assert cli_main([*args, "--out", str(out), "--level", "drug"]) == 0
     hits = pd.read_parquet(out)
-    test = gm.io.read_lish_moa(synth_dir, split="test")
+    test = gm.io.read_lish_moa(small_lish_moa_dir, split="test")
     assert hits["query_sig_id"].nunique() == test.n_obs
     assert set(hits["rank"]) == {1, 2, 3}
     assert "queries" in capsys.readouterr().out

@@ -106,17 +106,9 @@ def test_trained_model_round_trip(small_lish_moa, tmp_path):
         TrainedModel.load(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, small_lish_moa):
-    folder = tmp_path_factory.mktemp("lish")
-    test = gm.datasets.make_lish_moa(preset="small", split="test", random_state=0, device="cpu")
-    gm.io.write_lish_moa(small_lish_moa, folder, test=test)
-    return folder
-
-
-def test_train_and_predict_commands(data_dir, tmp_path, capsys):
+def test_train_and_predict_commands(small_lish_moa_dir, tmp_path, capsys):
     model_dir = tmp_path / "model"
-    argv = ["train", str(data_dir), "--out", str(model_dir), "--folds", "2", "--quiet"]
+    argv = ["train", str(small_lish_moa_dir), "--out", str(model_dir), "--folds", "2", "--quiet"]
     assert cli.main([*argv, "--device", "cpu"]) == 0
     assert "CV log loss" in capsys.readouterr().out
     metrics = json.loads((model_dir / "cv_metrics.json").read_text())
@@ -124,10 +116,13 @@ def test_train_and_predict_commands(data_dir, tmp_path, capsys):
     assert (model_dir / "cv_labels.csv").is_file()
     sub_path = tmp_path / "sub.csv"
     assert (
-        cli.main(["predict", str(model_dir), str(data_dir), "--out", str(sub_path), "--quiet"]) == 0
+        cli.main(
+            ["predict", str(model_dir), str(small_lish_moa_dir), "--out", str(sub_path), "--quiet"]
+        )
+        == 0
     )
     sub = pd.read_csv(sub_path)
-    test = gm.io.read_lish_moa(data_dir, split="test", device="cpu")
+    test = gm.io.read_lish_moa(small_lish_moa_dir, split="test", device="cpu")
     assert list(sub.columns) == ["sig_id", *TrainedModel.load(model_dir).label_names]
     assert list(sub["sig_id"]) == list(test.sig_ids)
     controls = (test.obs["cp_type"] == "ctl_vehicle").to_numpy()

@@ -10,7 +10,19 @@ from typing import Any
 import numpy as np
 
 from gpu_moa import _backend as B
+from gpu_moa import dist
 from gpu_moa._atomic import atomic_path, write_text_atomic
+
+
+def positive_float(text: str) -> float:
+    """Parse a positive number (an argparse ``type``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def c_value(text: str) -> float | str:
@@ -18,12 +30,11 @@ def c_value(text: str) -> float | str:
     if text == "auto":
         return text
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--C must be 'auto' or a positive number, got {text!r}")
-    return value
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a positive number, got {text!r}"
+        ) from None
 
 
 def register(
@@ -40,7 +51,8 @@ def register(
             "Estimate the out-of-fold competition metric by drug-grouped cross-validation "
             "(logistic and label-frequency prior), then fit the model on all treated rows and "
             "save it (model.json + arrays.npz) with cv_metrics.json and cv_labels.csv into --out. "
-            "DATA defaults to the embedded synthetic set."
+            "With --cluster/--partitions every fit sums the loss and gradient over row partitions "
+            "on Dask (same model). DATA defaults to the embedded synthetic set."
         ),
     )
     p.add_argument(
@@ -51,9 +63,14 @@ def register(
         "--C", dest="C", type=c_value, default=0.01,
         help="inverse L2 strength as in scikit-learn, or 'auto' (inner drug-grouped CV; default 0.01)",
     )  # fmt: skip
+    p.add_argument(
+        "--tol", type=positive_float, default=1e-4,
+        help="stop a label's L-BFGS fit when its largest gradient component is below TOL (default 1e-4)",
+    )  # fmt: skip
     p.add_argument("--folds", type=int, default=5, help="CV folds (0 skips the CV; default 5)")
     p.add_argument("--features", choices=FEATURE_KINDS, default="rank_gauss", help="feature set")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds")
+    dist.add_cluster_options(p)
     p.set_defaults(func=main)
 
 
@@ -65,17 +82,27 @@ def load_split(data: str | None, split: str, device: str) -> Any:
     return io.read_lish_moa(path, device=device, split=split)
 
 
-def cv_report(p: Any, *, C: float | str, features: str, folds: int, seed: int) -> tuple[dict, Any]:
-    """Cross-validate the logistic model and the prior; return (metrics, per-label table)."""
+def logistic_for(args: argparse.Namespace, cluster: Any, n_rows: int) -> Any:
+    """The unfitted logistic model of ``args``: the Dask-partitioned one for ``--cluster`` or
+    ``--partitions`` (partitions sized for ``n_rows`` rows), else the single-device one."""
+    from gpu_moa.models import MultilabelLogistic
+
+    if cluster is None and args.partitions is None:
+        return MultilabelLogistic(C=args.C, tol=args.tol, random_state=args.seed)
+    return dist.MultilabelLogistic(
+        C=args.C, tol=args.tol, chunk_rows=dist.chunk_rows_for(n_rows, args, cluster)
+    )
+
+
+def cv_report(p: Any, *, model: Any, features: str, folds: int, seed: int) -> tuple[dict, Any]:
+    """Cross-validate ``model`` and the prior; return (metrics, per-label table)."""
     import pandas as pd
 
     from gpu_moa.metrics import drug_grouped_folds
-    from gpu_moa.models import LabelPrior, MultilabelLogistic, cross_validate
+    from gpu_moa.models import LabelPrior, cross_validate
 
     splits = drug_grouped_folds(p, n_splits=folds, random_state=seed)
-    cv = cross_validate(
-        MultilabelLogistic(C=C, random_state=seed), p, folds=splits, features=features
-    )
+    cv = cross_validate(model, p, folds=splits, features=features)
     prior = cross_validate(LabelPrior(), p, folds=splits, features="raw")
     metrics = {
         "folds": folds,
@@ -95,15 +122,29 @@ def cv_report(p: Any, *, C: float | str, features: str, folds: int, seed: int) -
 
 def main(args: argparse.Namespace) -> int:
     """Run ``gpu-moa train``; returns the exit status."""
-    from gpu_moa.models import train_model
+    from gpu_moa._cv import control_mask
 
+    if args.C == "auto" and (args.cluster is not None or args.partitions is not None):
+        raise SystemExit(
+            "gpu-moa train: error: --C auto runs on a single device; choose C without --cluster "
+            "(on a sample if need be) and pass the number with --C"
+        )
     device = B.resolve_device(args.device)
     p = load_split(args.data, "train", device)
+    with dist.cluster_from_args(args) as cluster:
+        logistic = logistic_for(args, cluster, int((~control_mask(p)).sum()))
+        return fit_and_save(args, p, logistic)
+
+
+def fit_and_save(args: argparse.Namespace, p: Any, logistic: Any) -> int:
+    """Cross-validate and fit ``logistic`` on ``p``, write the outputs; returns 0."""
+    from gpu_moa.models import train_model
+
     out = Path(args.out)
     info: dict[str, Any] = {"data": str(p.uns.get("source", args.data)), "rows": p.n_obs}
     if args.folds > 1:
         metrics, table = cv_report(
-            p, C=args.C, features=args.features, folds=args.folds, seed=args.seed
+            p, model=logistic, features=args.features, folds=args.folds, seed=args.seed
         )
         info["cv"] = metrics
         with atomic_path(out / "cv_labels.csv") as tmp:
@@ -113,7 +154,7 @@ def main(args: argparse.Namespace) -> int:
             f"gpu-moa train: {args.folds}-fold drug-grouped CV log loss {metrics['log_loss']:.5f} "
             f"(label-frequency prior {metrics['prior_log_loss']:.5f}), mean AUC {metrics['mean_auc']:.3f}"
         )
-    model = train_model(p, C=args.C, features=args.features, random_state=args.seed)
+    model = train_model(p, features=args.features, estimator=logistic)
     model.info = info | {"C": model.estimator.C_}
     model.save(out)
     print(
