@@ -128,19 +128,34 @@ def export_meta(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_ids(
-    all_ids: np.ndarray, wanted: Sequence[str] | None, what: str, path: Path
-) -> np.ndarray:
-    """Positions of ``wanted`` ids in ``all_ids`` (all positions when None), in the given order."""
+    all_ids: np.ndarray,
+    meta: dict[str, np.ndarray],
+    wanted: Sequence[str] | None,
+    what: str,
+    path: Path,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Select ``wanted`` ids (all when None) of one side of a CMap matrix, in the given order.
+
+    Returns
+    -------
+    positions : ndarray of int
+        Where the selected ids stand in ``all_ids`` (the matrix rows/columns to read).
+    ids : ndarray
+        The selected ids.
+    meta : dict
+        Every metadata column of ``meta`` at the selected positions.
+    """
     if wanted is None:
-        return np.arange(len(all_ids))
-    wanted = [str(w) for w in wanted]
-    check_unique(wanted, f"requested {what}", str(path))
-    pos = pd.Index(all_ids).get_indexer(wanted)
-    if (pos < 0).any():
-        missing = [w for w, q in zip(wanted, pos, strict=True) if q < 0]
-        raise data_error(
-            str(path),
-            f"{len(missing)} requested {what}(s) not in the file (e.g. {missing[0]!r})",
-            f"pass {what}s that exist in the file (see the ids under /0/META)",
-        )
-    return pos
+        pos = np.arange(len(all_ids))
+    else:
+        wanted = [str(w) for w in wanted]
+        check_unique(wanted, f"requested {what}", str(path))
+        pos = pd.Index(all_ids).get_indexer(wanted)
+        if (pos < 0).any():
+            missing = [w for w, q in zip(wanted, pos, strict=True) if q < 0]
+            raise data_error(
+                str(path),
+                f"{len(missing)} requested {what}(s) not in the file (e.g. {missing[0]!r})",
+                f"pass {what}s that exist in the file (see the ids under /0/META)",
+            )
+    return pos, np.asarray(all_ids)[pos], {k: v[pos] for k, v in meta.items()}

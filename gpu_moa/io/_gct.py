@@ -116,13 +116,13 @@ def read_gct(
             f"{n_rmeta} row-metadata field(s) (expected {1 + n_rmeta + n_cols})",
         )
     col_ids = names[1 + n_rmeta :]
-    col_meta: dict[str, list[str]] = {}
+    col_meta: dict[str, np.ndarray] = {}
     for k, line in enumerate(head[3:], start=4):
         if len(line) != len(names):
             raise _bad_header(
                 path, f"line {k} (column metadata) has {len(line)} fields, expected {len(names)}"
             )
-        col_meta[line[0]] = line[1 + n_rmeta :]
+        col_meta[line[0]] = np.asarray(line[1 + n_rmeta :], dtype=object)
     fields = ["id", *names[1 : 1 + n_rmeta]]
     if set(fields) & set(col_ids):
         raise data_error(str(path), "a column id repeats a row-metadata name", "rename it")
@@ -132,19 +132,11 @@ def read_gct(
             path, f"the header announces {n_rows} data rows but the body has {table.n_rows}"
         )
     row_ids = table.meta["id"].fillna("").to_numpy(dtype=object).astype(str)
-    rows = select_ids(row_ids, rid, "rid", path)
-    cols = select_ids(np.asarray(col_ids), cid, "cid", path)
+    row_meta = {f: table.meta[f].to_numpy(dtype=object) for f in fields[1:]}
+    rows, row_ids, row_meta = select_ids(row_ids, row_meta, rid, "rid", path)
+    cols, col_ids, col_meta = select_ids(np.asarray(col_ids), col_meta, cid, "cid", path)
     X = np.take(np.take(table.values, rows, axis=0), cols, axis=1).T
-    row_meta = {f: table.meta[f].to_numpy(dtype=object)[rows] for f in fields[1:]}
-    return build_profiles(
-        X,
-        [col_ids[c] for c in cols],
-        {k: np.asarray(v, dtype=object)[cols] for k, v in col_meta.items()},
-        row_ids[rows],
-        row_meta,
-        device=device,
-        path=path,
-    )
+    return build_profiles(X, col_ids, col_meta, row_ids, row_meta, device=device, path=path)
 
 
 def write_gct(p: Profiles, path: str | Path) -> Path:

@@ -130,18 +130,10 @@ def read_gctx(
                 f"and {len(row_ids)} row ids (expected ({len(col_ids)}, {len(row_ids)}))",
                 "the matrix is stored samples x genes (cids x rids); regenerate the file",
             )
-        genes = select_ids(row_ids, rid, "rid", path)
-        samples = select_ids(col_ids, cid, "cid", path)
+        genes, row_ids, row_meta = select_ids(row_ids, row_meta, rid, "rid", path)
+        samples, col_ids, col_meta = select_ids(col_ids, col_meta, cid, "cid", path)
         X = _read_block(dset, samples, genes).astype(np.float32, copy=False)
-    return build_profiles(
-        X,
-        col_ids[samples],
-        {k: v[samples] for k, v in col_meta.items()},
-        row_ids[genes],
-        {k: v[genes] for k, v in row_meta.items()},
-        device=device,
-        path=path,
-    )
+    return build_profiles(X, col_ids, col_meta, row_ids, row_meta, device=device, path=path)
 
 
 def iter_gctx_chunks(
