@@ -50,6 +50,46 @@ def small_lish_moa():
     return gm.datasets.make_lish_moa(preset="small", random_state=0)
 
 
+def _labelled_profiles(X, Y, drugs, xp=None, *, controls=0) -> gm.Profiles:
+    n, f = X.shape
+    obs = pd.DataFrame(
+        {"cp_type": ["ctl_vehicle"] * controls + ["trt_cp"] * (n - controls), "drug_id": drugs},
+        index=pd.Index([f"s{i}" for i in range(n)], name="sig_id"),
+    )
+    return gm.make_profiles(
+        X,
+        obs,
+        [f"g-{j}" for j in range(f)],
+        Y=Y,
+        label_names=[f"moa{j}" for j in range(Y.shape[1])],
+        device=xp,
+    )
+
+
+@pytest.fixture
+def labelled_profiles():
+    """Factory ``(X, Y, drugs, xp=None, *, controls=0) -> Profiles``: features g-0.., labels
+    moa0.., sig_ids s0.., drug ids ``drugs``; the first ``controls`` rows are vehicle controls."""
+    return _labelled_profiles
+
+
+@pytest.fixture
+def planted(rng):
+    """Factory ``(n=90, f=14, n_labels=5, *, rate=0.18, shift=1.5, per_drug=3) -> (X, Y, drugs)``
+    from the ``rng`` fixture: 0/1 labels at ``rate``, standard normal features whose first
+    ``n_labels`` columns are shifted by ``shift`` where the label is on, ``per_drug`` rows per
+    drug id (d0, d1, ...)."""
+
+    def make(n=90, f=14, n_labels=5, *, rate=0.18, shift=1.5, per_drug=3):
+        Y = (rng.random((n, n_labels)) < rate).astype(float)
+        X = rng.standard_normal((n, f))
+        X[:, :n_labels] += shift * Y
+        drugs = np.array([f"d{i // per_drug}" for i in range(n)], dtype=object)
+        return X, Y, drugs
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def small_lish_moa_dir(tmp_path_factory, small_lish_moa):
     """The small preset (training and test rows) written as a Kaggle lish-moa directory

@@ -10,30 +10,9 @@ import gpu_moa as gm
 from gpu_moa.cli import main as cli_main
 
 
-def _profiles(X, Y, drugs, xp, *, controls=0):
-    n, f = X.shape
-    obs = pd.DataFrame(
-        {"cp_type": ["ctl_vehicle"] * controls + ["trt_cp"] * (n - controls), "drug_id": drugs},
-        index=pd.Index([f"s{i}" for i in range(n)], name="sig_id"),
-    )
-    return gm.make_profiles(
-        X,
-        obs,
-        [f"g-{j}" for j in range(f)],
-        Y=Y,
-        label_names=[f"moa{j}" for j in range(Y.shape[1])],
-        device=xp,
-    )
-
-
 @pytest.fixture
-def data(rng):
-    n, f, n_labels = 60, 12, 4
-    Y = (rng.random((n, n_labels)) < 0.25).astype(float)
-    X = rng.standard_normal((n, f))
-    X[:, :n_labels] += 2 * Y
-    drugs = np.array([f"d{i // 4}" for i in range(n)], dtype=object)
-    return X, Y, drugs
+def data(planted):
+    return planted(60, 12, 4, rate=0.25, shift=2.0, per_drug=4)
 
 
 def _brute_neighbours(Xq, Xr, same, k):
@@ -43,9 +22,12 @@ def _brute_neighbours(Xq, Xr, same, k):
     return order, np.take_along_axis(S, order, axis=1)
 
 
-def test_match_table(xp, data):
+def test_match_table(xp, data, labelled_profiles):
     X, Y, drugs = data
-    query, ref = _profiles(X[:10], Y[:10], drugs[:10], xp), _profiles(X, Y, drugs, xp)
+    query, ref = (
+        labelled_profiles(X[:10], Y[:10], drugs[:10], xp),
+        labelled_profiles(X, Y, drugs, xp),
+    )
     hits = gm.tl.match(query, ref, k=5)
     order, best = _brute_neighbours(X[:10], X, drugs[:10, None] == drugs[None, :], 5)
     assert list(hits.columns) == [
@@ -60,19 +42,19 @@ def test_match_table(xp, data):
     assert hits["ref_moa"].tolist() == expect
 
 
-def test_match_self_and_same_drug_switch(data):
+def test_match_self_and_same_drug_switch(data, labelled_profiles):
     X, Y, drugs = data
-    p = _profiles(X, Y, drugs, None)
+    p = labelled_profiles(X, Y, drugs, None)
     hits = gm.tl.match(p, p, k=3, exclude_same_drug=False)
     assert (hits["query_sig_id"] != hits["ref_sig_id"]).all()  # never itself
     order, _ = _brute_neighbours(X, X, np.eye(len(X), dtype=bool), 3)
     np.testing.assert_array_equal(hits["ref_sig_id"], np.array(p.sig_ids)[order.ravel()])
 
 
-def test_match_drug_level_uses_consensus(data):
+def test_match_drug_level_uses_consensus(data, labelled_profiles):
     X, Y, drugs = data
-    ref = _profiles(X, Y, drugs, None, controls=4)
-    query = _profiles(X[:6] + 0.1, Y[:6], np.array(["q"] * 6, dtype=object), None)
+    ref = labelled_profiles(X, Y, drugs, None, controls=4)
+    query = labelled_profiles(X[:6] + 0.1, Y[:6], np.array(["q"] * 6, dtype=object), None)
     hits = gm.tl.match(query, ref, k=4, level="drug", consensus_method="mean")
     sigs = gm.pp.consensus(gm.pp.drop_controls(ref), by="drug_id", method="mean")
     order, best = _brute_neighbours(X[:6] + 0.1, gm.to_numpy(sigs.X), np.zeros((6, 14), bool), 4)
@@ -80,9 +62,9 @@ def test_match_drug_level_uses_consensus(data):
     assert "d0" not in set(hits["ref_drug_id"])  # d0 rows were the controls
 
 
-def test_predict_moa_formula(xp, data):
+def test_predict_moa_formula(xp, data, labelled_profiles):
     X, Y, drugs = data
-    p = _profiles(X, Y, drugs, xp, controls=4)
+    p = labelled_profiles(X, Y, drugs, xp, controls=4)
     P = gm.to_numpy(gm.tl.predict_moa(p, p, k=6, shrinkage=0.5, power=2.0))
     order, best = _brute_neighbours(X, X, drugs[:, None] == drugs[None, :], 6)
     w = np.clip(best, 0, None) ** 2
@@ -101,16 +83,16 @@ def test_predict_moa_beats_prior_on_planted_data(small_lish_moa):
     assert gm.metrics.multilabel_log_loss(Y, P) < gm.metrics.multilabel_log_loss(Y, prior)
 
 
-def test_predict_moa_needs_labels(data):
+def test_predict_moa_needs_labels(data, labelled_profiles):
     X, Y, drugs = data
-    p = _profiles(X, Y, drugs, None)
+    p = labelled_profiles(X, Y, drugs, None)
     with pytest.raises(gm.DataError, match="labels"):
         gm.tl.predict_moa(p, p.replace(Y=None, label_names=[]))
 
 
-def test_match_rejects_mismatched_features(data):
+def test_match_rejects_mismatched_features(data, labelled_profiles):
     X, Y, drugs = data
-    p = _profiles(X, Y, drugs, None)
+    p = labelled_profiles(X, Y, drugs, None)
     with pytest.raises(gm.DataError, match="features"):
         gm.tl.match(p.select_vars(p.var_names[:5]), p)
 

@@ -11,30 +11,6 @@ from sklearn.metrics import average_precision_score
 import gpu_moa as gm
 
 
-def _profiles(X, Y, drug, xp):
-    n, f = X.shape
-    obs = pd.DataFrame(
-        {"cp_type": "trt_cp", "drug_id": drug},
-        index=pd.Index([f"s{i}" for i in range(n)], name="sig_id"),
-    )
-    return gm.make_profiles(
-        X,
-        obs,
-        [f"g-{j}" for j in range(f)],
-        Y=Y,
-        label_names=[f"moa{j}" for j in range(Y.shape[1])],
-        device=xp,
-    )
-
-
-def _planted(rng, n=90, f=14, n_labels=5):
-    Y = (rng.random((n, n_labels)) < 0.18).astype(float)
-    X = rng.standard_normal((n, f))
-    X[:, :n_labels] += 1.5 * Y
-    drug = np.array([f"d{i // 3}" for i in range(n)], dtype=object)
-    return X, Y, drug
-
-
 def _per_query(S, Y, drug, k):
     """Brute force: AP, precision@k, hit@1 and chance per labelled query."""
     out = {"ap": [], "pk": [], "hit": [], "chance": []}
@@ -51,9 +27,9 @@ def _per_query(S, Y, drug, k):
 
 
 @pytest.mark.parametrize("block_rows", [None, 7])
-def test_metrics_match_oracles(xp, rng, block_rows):
-    X, Y, drug = _planted(rng)
-    p = _profiles(X, Y, drug, xp)
+def test_metrics_match_oracles(xp, block_rows, labelled_profiles, planted):
+    X, Y, drug = planted()
+    p = labelled_profiles(X, Y, drug, xp)
     expect = _per_query(np.corrcoef(X), Y, drug, k=10)
     assert gm.metrics.retrieval_map(p, block_rows=block_rows) == pytest.approx(expect["ap"])
     assert gm.metrics.precision_at_k(p, k=10, block_rows=block_rows) == pytest.approx(expect["pk"])
@@ -63,7 +39,7 @@ def test_metrics_match_oracles(xp, rng, block_rows):
     assert hits["n_queries"] == int((Y.sum(axis=1) > 0).sum())
 
 
-def test_average_precision_with_tied_scores(xp, rng):
+def test_average_precision_with_tied_scores(xp, rng, labelled_profiles):
     """Scores that tie exactly are one threshold, as in average_precision_score."""
     base = np.array([1.0] * 8 + [-1.0] * 8)
     X = np.stack([rng.permutation(base) for _ in range(60)])
@@ -71,13 +47,13 @@ def test_average_precision_with_tied_scores(xp, rng):
     drug = np.array([f"d{i // 2}" for i in range(60)], dtype=object)
     S = X @ X.T / 16.0  # exact Pearson correlations of balanced sign vectors
     expect = _per_query(S, Y, drug, k=5)["ap"]
-    got = gm.metrics.retrieval_map(_profiles(X, Y, drug, xp), block_rows=9)
+    got = gm.metrics.retrieval_map(labelled_profiles(X, Y, drug, xp), block_rows=9)
     assert got == pytest.approx(expect, rel=1e-9)
 
 
-def test_query_subset_and_spearman(xp, rng):
-    X, Y, drug = _planted(rng, f=300)  # enough features that rank correlations rarely tie
-    p = _profiles(X, Y, drug, xp)
+def test_query_subset_and_spearman(xp, labelled_profiles, planted):
+    X, Y, drug = planted(f=300)  # enough features that rank correlations rarely tie
+    p = labelled_profiles(X, Y, drug, xp)
     labelled = np.flatnonzero(Y.sum(axis=1) > 0)
     chosen = labelled[::3]
     full = gm.metrics.retrieval_map(p, metric="spearman", queries=chosen)
@@ -91,9 +67,9 @@ def test_query_subset_and_spearman(xp, rng):
     assert full == pytest.approx(np.mean(aps), rel=1e-5)
 
 
-def test_hit_rate_chance_for_k_neighbours(rng):
-    X, Y, drug = _planted(rng)
-    res = gm.metrics.knn_hit_rate(_profiles(X, Y, drug, None), k=4)
+def test_hit_rate_chance_for_k_neighbours(labelled_profiles, planted):
+    X, Y, drug = planted()
+    res = gm.metrics.knn_hit_rate(labelled_profiles(X, Y, drug, None), k=4)
     chances = []
     for i in np.flatnonzero(Y.sum(axis=1) > 0):
         cand = drug != drug[i]
@@ -110,10 +86,10 @@ def test_planted_moas_are_retrieved_far_above_chance(small_lish_moa):
     assert res["hit_rate"] > 0.05
 
 
-def test_metrics_need_labels(rng):
-    X, Y, drug = _planted(rng)
-    p = _profiles(X, Y, drug, None).replace(Y=None, label_names=[])
+def test_metrics_need_labels(labelled_profiles, planted):
+    X, Y, drug = planted()
+    p = labelled_profiles(X, Y, drug, None).replace(Y=None, label_names=[])
     with pytest.raises(gm.DataError, match="labels"):
         gm.metrics.retrieval_map(p)
     with pytest.raises(ValueError, match="positive"):
-        gm.metrics.precision_at_k(_profiles(X, Y, drug, None), positive="target")
+        gm.metrics.precision_at_k(labelled_profiles(X, Y, drug, None), positive="target")
