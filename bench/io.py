@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import reset_peak, status_mb
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN_FILES = (
     "train_features.csv",
@@ -48,25 +50,10 @@ TRAIN_FILES = (
 GOALS = {"gpu_moa_kaggle/pandas_c": 1.3, "gpu_moa_parquet/pyarrow_parquet": 1.2}
 
 
-def _status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
 def _cpu_s() -> float:
     """User + system CPU seconds of this process (all threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _reset_peak() -> None:
-    """Reset this process's resident high-water mark (Linux ``clear_refs`` 5)."""
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
 
 
 def _case(name: str, data: Path):
@@ -105,8 +92,7 @@ def _case(name: str, data: Path):
 def run_case(name: str, data: Path) -> dict:
     """Time one call of a case in this (fresh) process, with its peak memory growth."""
     fn = _case(name, data)
-    _reset_peak()
-    base = _status_mb("VmRSS")
+    base = reset_peak()
     cpu = _cpu_s()
     start = time.perf_counter()
     result = fn()
@@ -116,7 +102,7 @@ def run_case(name: str, data: Path) -> dict:
     return {
         "seconds": seconds,
         "cpu_s": cpu,
-        "peak_rss_growth_mb": round(_status_mb("VmHWM") - base, 1),
+        "peak_rss_growth_mb": round(status_mb("VmHWM") - base, 1),
     }
 
 

@@ -33,34 +33,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import reset_peak, sgemm_gflops, status_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("gpu_moa_cpu", "gpu_moa_gpu", "sklearn_default", "sklearn_all_cores")
 
 
-def _status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def reset_peak() -> float:
-    """Reset this process's peak RSS (VmHWM) to its current RSS; return that RSS in MiB.
-
-    getrusage's maxrss cannot serve here: after fork + exec a child inherits the parent's
-    high-water mark.
-    """
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    return _status_mb("VmRSS")
-
-
 def _worker_peak() -> tuple[int, float]:
     """(pid, VmHWM MiB) of a joblib worker."""
-    return os.getpid(), _status_mb("VmHWM")
+    return os.getpid(), status_mb("VmHWM")
 
 
 def sklearn_model(C: float, tol: float, n_jobs: int | None):
@@ -117,7 +98,7 @@ def run_worker(method: str, data: str, C: float, tol: float) -> dict:
             peaks = dict(Parallel(n_jobs=-1)(delayed(_worker_peak)() for _ in range(64)))
             out["workers"] = len(peaks)
             out["worker_peak_rss_mb"] = max(peaks.values())
-    out["peak_rss_growth_mb"] = _status_mb("VmHWM") - before
+    out["peak_rss_growth_mb"] = status_mb("VmHWM") - before
     return out
 
 
@@ -128,20 +109,6 @@ def in_subprocess(method: str, data: Path, C: float, tol: float) -> dict:
     if done.returncode != 0:
         return {"method": method, "error": done.stderr.strip().splitlines()[-1:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def sgemm_gflops(n: int, r: int, k: int, repeats: int = 3) -> float:
-    """Best float32 rate of the fit's product shape (n x r) @ (r x k) on the host."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, r), dtype=np.float32)
-    b = rng.standard_normal((r, k), dtype=np.float32)
-    a @ b
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n * r * k / best / 1e9
 
 
 def oof_scores(p, folds, C: float, tol: float) -> dict:

@@ -34,10 +34,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import reset_peak, sgemm_gflops, status_mb
 
 P, K, N_QUERY, BLOCK, SEED = 978, 10, 1_000, 50_000, 0
 TARGET_N = 1_200_000
 RESULTS = Path(__file__).resolve().parent / "results"
+#: the machine's float32 matrix-multiply rate is measured on one top-k block's product shape
+SGEMM_SHAPE = (4096, P, 8192)
 
 
 # ----------------------------------------------------------------------------- synthetic data
@@ -88,46 +91,12 @@ def write_gctx(path: Path, n: int) -> None:
 
 
 # ----------------------------------------------------------------------------- measurements
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def reset_peak() -> float:
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS; returns the current RSS."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-    return rss_mb()
-
-
 def peak_mb() -> float:
     """Peak RSS since :func:`reset_peak` (VmHWM), or since start (getrusage) where unsupported."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    peak = status_mb("VmHWM")
+    if not np.isnan(peak):
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def sgemm_gflops(repeats: int = 3) -> float:
-    """Best float32 matrix-multiply rate of this process, shapes like one top-k block."""
-    a = make_block(4096, 7)
-    b = np.ascontiguousarray(make_block(8192, 8).T)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * 4096 * 8192 * P / best / 1e9
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def run_case(case: dict) -> dict:
@@ -310,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in threadpool_info()
         ],
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-        "sgemm_gflops_start": round(sgemm_gflops(), 1),
+        "sgemm_gflops_start": round(sgemm_gflops(*SGEMM_SHAPE), 1),
         "cases": [],
     }
     print(f"sgemm: {result['sgemm_gflops_start']} GFLOP/s", flush=True)
@@ -335,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in ava if args.quick else [50_000, 200_000, TARGET_N]:
             cases.append(_subprocess({"task": "ava", "mode": "cupy", "n": n}))
     # the machine may be shared: the rate is measured before and after, the higher one counts
-    result["sgemm_gflops_end"] = round(sgemm_gflops(), 1)
+    result["sgemm_gflops_end"] = round(sgemm_gflops(*SGEMM_SHAPE), 1)
     result["sgemm_gflops"] = max(result["sgemm_gflops_start"], result["sgemm_gflops_end"])
     for c in cases:
         c["fraction_of_sgemm"] = round(c["gflops"] / result["sgemm_gflops"], 3)

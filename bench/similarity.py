@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import reset_peak, sgemm_gflops, status_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
@@ -49,19 +50,6 @@ SCALING_SIZES = {False: (10_000, 25_000, 50_000, 100_000, 200_000), True: (3_000
 
 
 # ------------------------------------------------------------------ inside a case subprocess
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
 def _data(spec: dict) -> np.ndarray:
     if spec["kind"] == "lish":
         import gpu_moa as gm
@@ -129,27 +117,18 @@ def _sgemm_rates(X: np.ndarray, repeat: int, gpu: bool, square: bool = True) -> 
         from gpu_moa import _backend as B
 
         xp = B.resolve_xp("gpu")
-        mm, sync = xp.matmul, (lambda: B.synchronize(xp))
+        device = {"xp": xp, "sync": lambda: B.synchronize(xp)}
     else:
-        xp, mm, sync = np, np.matmul, (lambda: None)
+        device = {"xp": np}
     n, p = X.shape
-    rng = np.random.default_rng(1)
     block = 4096 if gpu else 1024
     shapes = {"block": (block, p, n)}
     if square:
         shapes["square_4096"] = (4096, 4096, 4096)
-    rates = {}
-    for label, (a, b, c) in shapes.items():
-        L = xp.asarray(rng.standard_normal((a, b), dtype=np.float32))
-        R = xp.asarray(rng.standard_normal((c, b), dtype=np.float32)).T  # distinct buffer
-        best = float("inf")
-        for _ in range(repeat):
-            start = time.perf_counter()
-            mm(L, R)
-            sync()
-            best = min(best, time.perf_counter() - start)
-        rates[label] = 2.0 * a * b * c / best / 1e9
-    return rates
+    return {
+        label: sgemm_gflops(*shape, repeats=repeat, warmup=False, **device)
+        for label, shape in shapes.items()
+    }
 
 
 def run_case(spec: dict) -> dict:
@@ -168,12 +147,11 @@ def run_case(spec: dict) -> dict:
             if spec.get("with_sgemm")
             else None
         )
-        _reset_peak()  # memory of this round only: the GEMM's arrays are freed by now
-        base = _status_mb("VmRSS")
+        base = reset_peak()  # memory of this round only: the GEMM's arrays are freed by now
         start = time.perf_counter()
         fn_result = fn()
         seconds = time.perf_counter() - start
-        peak = max(peak, _status_mb("VmHWM") - base)
+        peak = max(peak, status_mb("VmHWM") - base)
         best = min(best, seconds)
         if rate is not None:
             n, p = X.shape
