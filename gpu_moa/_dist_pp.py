@@ -19,7 +19,7 @@ from gpu_moa._dist_array import (
     tree_reduce,
 )
 from gpu_moa._dist_cluster import compute, import_dask
-from gpu_moa._validation import DataError
+from gpu_moa._validation import group_columns
 from gpu_moa.profiles import Profiles
 
 
@@ -40,10 +40,9 @@ def _merge_group_moments(a: dict[int, Moments], b: dict[int, Moments]) -> dict[i
 
 def _apply(x: Any, codes: np.ndarray, centre: Any, spread: Any, epsilon: float) -> Any:
     """Normalize one block; ``codes`` (n_i x 1) holds each row's group."""
-    xp = B.get_namespace(x)
-    codes = np.reshape(codes, (-1,))
-    c, s = B.take_rows(centre, codes), B.take_rows(spread, codes)
-    return xp.astype((xp.astype(x, xp.float64) - c) / (s + epsilon), x.dtype)
+    from gpu_moa.pp import _normalize_rows
+
+    return _normalize_rows(x, np.reshape(codes, (-1,)), centre, spread, epsilon)
 
 
 def normalize(
@@ -78,26 +77,11 @@ def normalize(
     """
     from gpu_moa import pp
 
-    if method not in ("zscore", "robust_mad"):
-        raise ValueError(f"method must be 'zscore' or 'robust_mad', got {method!r}")
-    if reference not in ("controls", "all"):
-        raise ValueError(f"reference must be 'controls' or 'all', got {reference!r}")
+    is_ref, codes = pp._reference_groups(p, method, reference, by)
+    n_groups = int(codes.max()) + 1
     da = import_dask("dask.array")
     delayed = import_dask("dask").delayed
     x = to_dask(p.X, chunk_rows=chunk_rows)
-    if reference == "controls":
-        is_ref = pp._control_mask(p, "normalize")
-    else:
-        is_ref = np.ones(p.n_obs, bool)
-    codes = pp._group_codes(p.obs, by, "normalize")
-    n_groups = int(codes.max()) + 1
-    missing = sorted(set(range(n_groups)) - set(np.unique(codes[is_ref]).tolist()))
-    if missing:
-        row = int(np.flatnonzero(codes == missing[0])[0])
-        raise DataError(
-            f"normalize: group {by}={p.obs.iloc[row][by]!r} has no {reference} rows to "
-            "normalize against. Fix: use reference='all', or group by fewer columns"
-        )
     if method == "zscore":
         blocks, offsets = row_blocks(x)
         parts = [
@@ -112,15 +96,8 @@ def normalize(
         (R,) = compute(x[np.flatnonzero(is_ref)], desc="normalize: reference rows")
         xp = B.get_namespace(R)
         ref_codes = codes[is_ref]
-        centres, spreads = [], []
-        for g in range(n_groups):
-            Rg = B.take_rows(R, ref_codes == g)
-            centre_g = pp._median(Rg, xp)
-            centres.append(centre_g)
-            spreads.append(
-                pp.MAD_TO_SD * pp._median(xp.abs(xp.astype(Rg, xp.float64) - centre_g), xp)
-            )
-        centre, spread = xp.stack(centres), xp.stack(spreads)
+        stats = [pp._median_mad(B.take_rows(R, ref_codes == g), xp) for g in range(n_groups)]
+        centre, spread = xp.stack([c for c, _ in stats]), xp.stack([s for _, s in stats])
     codes_d = da.from_array(codes, chunks=(x.chunks[0],))
     fn = functools.partial(_apply, centre=centre, spread=spread, epsilon=epsilon)
     (X,) = compute(
@@ -187,13 +164,7 @@ def consensus(
     """
     from gpu_moa import pp
 
-    cols = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in cols if c not in p.obs]
-    if missing:
-        raise DataError(
-            f"consensus: obs has no column(s) {missing}. Fix: choose by= among "
-            f"{list(p.obs.columns)}"
-        )
+    cols = group_columns(p.obs, by, "consensus")
     delayed = import_dask("dask").delayed
     codes = p.obs.groupby(cols, sort=True, observed=True, dropna=False).ngroup().to_numpy()
     fn = functools.partial(pp.consensus, by=by, method=method)

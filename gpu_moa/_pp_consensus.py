@@ -16,7 +16,7 @@ import pandas as pd
 
 from gpu_moa import _backend as B
 from gpu_moa._pp_rank import rank_rows
-from gpu_moa._validation import DataError, check_no_nan_array
+from gpu_moa._validation import DataError, check_no_nan_array, group_columns
 from gpu_moa.profiles import Profiles
 
 #: smallest MODZ replicate weight before normalization (CMap's choice)
@@ -116,13 +116,7 @@ def consensus(
     """
     if method not in ("mean", "median", "modz"):
         raise ValueError(f"method must be 'mean', 'median' or 'modz', got {method!r}")
-    cols = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in cols if c not in p.obs]
-    if missing:
-        raise DataError(
-            f"consensus: obs has no column(s) {missing}. Fix: choose by= among "
-            f"{list(p.obs.columns)}"
-        )
+    cols = group_columns(p.obs, by, "consensus")
     unknown = p.obs[cols].isna().any(axis=1).to_numpy()
     if unknown.any():
         raise DataError(

@@ -37,6 +37,17 @@ def require_columns(columns: Sequence[str], required: Iterable[str], where: str)
         )
 
 
+def group_columns(obs: Any, by: str | Sequence[str], where: str) -> list[str]:
+    """The obs column(s) named by ``by`` (one name or several) as a list; raise when missing."""
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols if c not in obs]
+    if missing:
+        raise data_error(
+            where, f"obs has no column(s) {missing}", f"choose by= among {list(obs.columns)}"
+        )
+    return cols
+
+
 def check_finite(
     values: np.ndarray, columns: Sequence[str], row_ids: Sequence[Any], where: str
 ) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 from gpu_moa import _backend as B
 from gpu_moa._pp_consensus import consensus
 from gpu_moa._pp_rankgauss import rank_gauss_apply, rank_gauss_fit
-from gpu_moa._validation import DataError, check_no_nan_array
+from gpu_moa._validation import DataError, check_no_nan_array, group_columns
 from gpu_moa.profiles import Profiles
 
 __all__ = [
@@ -134,13 +134,44 @@ def rank_gauss(
 def _group_codes(obs: pd.DataFrame, by: str | Sequence[str] | None, where: str) -> np.ndarray:
     if by is None:
         return np.zeros(len(obs), dtype=np.int64)
-    cols = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in cols if c not in obs]
-    if missing:
-        raise DataError(
-            f"{where}: obs has no column(s) {missing}. Fix: choose by= among {list(obs.columns)}"
-        )
+    cols = group_columns(obs, by, where)
     return obs.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
+
+
+def _reference_groups(
+    p: Profiles, method: str, reference: str, by: str | Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check :func:`normalize`'s options; return (reference-row mask, group code of each row).
+
+    Raises a DataError naming the first group without reference rows.
+    """
+    if method not in ("zscore", "robust_mad"):
+        raise ValueError(f"method must be 'zscore' or 'robust_mad', got {method!r}")
+    if reference not in ("controls", "all"):
+        raise ValueError(f"reference must be 'controls' or 'all', got {reference!r}")
+    is_ref = _control_mask(p, "normalize") if reference == "controls" else np.ones(p.n_obs, bool)
+    codes = _group_codes(p.obs, by, "normalize")
+    lacking = np.setdiff1d(np.arange(int(codes.max()) + 1), codes[is_ref])
+    if lacking.size:
+        row = int(np.flatnonzero(codes == lacking[0])[0])
+        raise DataError(
+            f"normalize: group {by}={p.obs.iloc[row][by]!r} has no {reference} rows to "
+            "normalize against. Fix: use reference='all', or group by fewer columns"
+        )
+    return is_ref, codes
+
+
+def _median_mad(R: Any, xp: Any) -> tuple[Any, Any]:
+    """Feature-wise median and scaled MAD (``MAD_TO_SD * median |R - median|``) of rows R."""
+    centre = _median(R, xp)
+    return centre, MAD_TO_SD * _median(xp.abs(xp.astype(R, xp.float64) - centre), xp)
+
+
+def _normalize_rows(X: Any, codes: np.ndarray, centre: Any, spread: Any, epsilon: float) -> Any:
+    """``(X - centre[g]) / (spread[g] + epsilon)`` for the rows of each group g, in X's dtype."""
+    xp = B.get_namespace(X)
+    c, s = B.take_rows(centre, codes), B.take_rows(spread, codes)
+    return xp.astype((xp.astype(X, xp.float64) - c) / (s + epsilon), X.dtype)
 
 
 def normalize(
@@ -179,33 +210,15 @@ def normalize(
     DataError
         When a group has no reference rows, or a needed obs column is missing.
     """
-    if method not in ("zscore", "robust_mad"):
-        raise ValueError(f"method must be 'zscore' or 'robust_mad', got {method!r}")
-    if reference not in ("controls", "all"):
-        raise ValueError(f"reference must be 'controls' or 'all', got {reference!r}")
+    is_ref, codes = _reference_groups(p, method, reference, by)
     xp = p.xp
     check_no_nan_array(p.X, "normalize input")
-    is_ref = _control_mask(p, "normalize") if reference == "controls" else np.ones(p.n_obs, bool)
-    codes = _group_codes(p.obs, by, "normalize")
+    stats = _moments if method == "zscore" else _median_mad
     centres, spreads = [], []
     for g in range(int(codes.max()) + 1):
-        rows = np.flatnonzero(codes == g)
-        ref_rows = rows[is_ref[rows]]
-        if ref_rows.size == 0:
-            raise DataError(
-                f"normalize: group {by}={p.obs.iloc[rows[0]][by]!r} has no {reference} rows to "
-                "normalize against. Fix: use reference='all', or group by fewer columns"
-            )
-        R = B.take_rows(p.X, ref_rows)
-        if method == "zscore":
-            centre, spread = _moments(R, xp)
-        else:
-            centre = _median(R, xp)
-            spread = MAD_TO_SD * _median(xp.abs(xp.astype(R, xp.float64) - centre), xp)
+        centre, spread = stats(B.take_rows(p.X, np.flatnonzero((codes == g) & is_ref)), xp)
         centres.append(centre)
         spreads.append(spread)
     with B.timed_step("pp.normalize", xp, f"{method} to {reference}"):
-        centre = B.take_rows(xp.stack(centres), codes)
-        spread = B.take_rows(xp.stack(spreads), codes)
-        X = xp.astype((xp.astype(p.X, xp.float64) - centre) / (spread + epsilon), p.X.dtype)
+        X = _normalize_rows(p.X, codes, xp.stack(centres), xp.stack(spreads), epsilon)
     return p.replace(X=X)
