@@ -161,22 +161,24 @@ def to_device(x: Any, xp: ModuleType | str | None = None) -> Any:
     return xp.asarray(to_numpy(x))
 
 
-def take_rows(x: Any, rows: Any) -> Any:
-    """Select rows of a 2-D (or 1-D) device array by integer positions or a boolean mask."""
+def _take(x: Any, positions: Any, axis: int) -> Any:
     xp = get_namespace(x)
-    idx = to_numpy(rows)
+    idx = to_numpy(positions)
     if idx.dtype == bool:
         idx = np.flatnonzero(idx)
-    return xp.take(x, xp.asarray(idx.astype(np.int64), device=array_api_compat.device(x)), axis=0)
+    return xp.take(
+        x, xp.asarray(idx.astype(np.int64), device=array_api_compat.device(x)), axis=axis
+    )
+
+
+def take_rows(x: Any, rows: Any) -> Any:
+    """Select rows of a 2-D (or 1-D) device array by integer positions or a boolean mask."""
+    return _take(x, rows, 0)
 
 
 def take_cols(x: Any, cols: Any) -> Any:
     """Select columns of a 2-D device array by integer positions or a boolean mask."""
-    xp = get_namespace(x)
-    idx = to_numpy(cols)
-    if idx.dtype == bool:
-        idx = np.flatnonzero(idx)
-    return xp.take(x, xp.asarray(idx.astype(np.int64), device=array_api_compat.device(x)), axis=1)
+    return _take(x, cols, 1)
 
 
 def synchronize(xp: ModuleType) -> None:
