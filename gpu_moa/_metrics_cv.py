@@ -91,10 +91,8 @@ def drug_grouped_folds(
     ----------
     p : Profiles
         Training profiles with labels ``p.Y`` and ``p.obs["drug_id"]``.
-    n_splits : int
-        Number of folds.
-    random_state : int
-        Seed of the shuffling.
+    n_splits, random_state : int
+        Number of folds and seed of the shuffling, as in :func:`grouped_folds`.
 
     Returns
     -------
