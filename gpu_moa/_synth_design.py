@@ -73,7 +73,10 @@ def _stochastic_round(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
 
 
 def _drug_sizes(rng: np.random.Generator, n_drugs: int, total: int, large: bool) -> np.ndarray:
-    """Rows per treated drug: mostly 6, some 12, a few odd and (train) a few very large."""
+    """Rows per treated drug: mostly 6, some 12, a few odd and (train) a few very large.
+
+    The sizes add up to ``total`` whenever the odd-sized drugs (1-18 rows) can make up the rest.
+    """
     frac = n_drugs / N_TREATED_DRUGS
     big = [s for s in (round(v * frac) for v in LARGE_DRUGS) if s > 18][: max(1, round(9 * frac))]
     big = big if large else []
@@ -82,7 +85,8 @@ def _drug_sizes(rng: np.random.Generator, n_drugs: int, total: int, large: bool)
     n6 = max(0, n_drugs - n12 - n_other - len(big))
     p = OTHER_WEIGHTS / OTHER_WEIGHTS.sum()
     other = rng.choice(OTHER_SIZES, size=n_other, p=p)
-    diff = total - (6 * n6 + 12 * n12 + sum(big) + int(other.sum()))
+    room = total - (6 * n6 + 12 * n12 + sum(big))
+    diff = int(np.clip(room, n_other, 18 * n_other)) - int(other.sum())
     allowed = set(OTHER_SIZES.tolist())
     while diff != 0:  # nudge odd sizes until the total is exact (never onto 6 or 12)
         i = int(rng.integers(n_other))
@@ -137,7 +141,7 @@ def _fill_slots(
 ) -> None:
     """Give labels to label slots so that each label's positive rows approach its target.
 
-    Labels go largest target first; each takes the largest free slot that still fits its need
+    Labels go smallest-first below 6 rows, then largest target first; each takes the largest free slot that still fits its need
     (random among equal sizes) on a drug that lacks it, and finally, when nothing fits, the
     smallest slot that overshoots by less than the remaining need. Writes 1s into ``out``.
     """
@@ -146,7 +150,9 @@ def _fill_slots(
         buckets.setdefault(int(slot_size[s]), []).append(int(s))
     sizes_desc = sorted(buckets, reverse=True)
     tie = rng.random(len(targets))
-    for lab in np.lexsort((tie, -targets)):
+    # labels needing less than one typical drug go first (they need the rare small drugs),
+    # then the rest from the largest target down
+    for lab in np.lexsort((tie, -targets, targets >= 6)):
         need = int(targets[lab])
         free = out[slot_drug, lab] == 0
         while need > 0:

@@ -2,7 +2,9 @@
 
 Genes load on ``N_PATHWAYS`` shared latent pathways; each MoA is a sparse combination of
 pathways plus a few MoA-specific genes (agonist/antagonist and inhibitor/activator pairs share
-their pathways with opposite signs). A drug responds with its MoAs' signatures scaled by its own
+their pathways with opposite signs); MoAs acting on what cancer cell lines have (kinases, nuclear
+receptors, cytotoxic targets) have strong signatures, neuronal receptors, ion channels and
+anti-infectives weak ones. A drug responds with its MoAs' signatures scaled by its own
 activity (many drugs are nearly inactive at the tested doses), a drug-specific deviation and an
 off-target effect. Cytotoxic MoAs lower the viability of all 100 cell lines, each line with its own
 sensitivity; dose (D2 > D1) and time (72 h > 48 h > 24 h) scale the effects; replicate noise is
@@ -11,6 +13,7 @@ Student-t; controls vary least; everything is clipped to [-10, 10].
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +53,22 @@ CYTOTOXIC_MODERATE = (
     "dna_polymerase_inhibitor",
     "pi3k_inhibitor",
 )
+#: MoA classes whose signatures are strong in cancer cell lines (kinases, nuclear receptors, ...)
+#: and weak ones (neuronal receptors, ion channels, anti-infectives: targets these cells lack)
+STRONG_CLASS = re.compile(
+    r"kinase|egfr|raf_|mek_|mtor|pi3k|akt_|jak_|src_|flt3|kit_|pdgfr|vegfr|abl_|erbb|igf-1|fgfr|"
+    r"alk_|syk_|btk_|hmgcr|glucocorticoid|hdac|bromodomain|parp|ezh2|tyrosine|retinoid|estrogen|"
+    r"progesterone|androgen"
+)
+WEAK_CLASS = re.compile(
+    r"adrenergic|dopamine|serotonin|histamine|acetylcholine|opioid|cannabinoid|gaba|glutamate|"
+    r"adenosine|prostaglandin|prostanoid|channel|benzodiazepine|sigma_|muscarinic|nicotinic|"
+    r"anesthetic|antibiotic|antifungal|antiviral|antimalarial|bacterial|anticonvulsant|"
+    r"antipsychotic|antidepressant|melatonin|orexin|vasopressin|trpv|tachykinin|leukotriene|"
+    r"angiotensin|bradykinin|neuropeptide|oxytocin|purinergic|antiarrhythmic|diuretic|"
+    r"antihistamine|calcium|sodium|potassium|chloride"
+)
+CLASS_GAIN = {"strong": 1.6, "weak": 0.4, "other": 1.0}
 #: cell-cycle genes that fall when cells stop dividing (the proliferation pathway)
 PROLIFERATION_GENES = ("CCNA2", "BUB1B", "CDC20", "PLK1", "AURKA", "TOP2A", "CCNE2", "MCM3")
 #: named marker genes of a few MoAs (+1 up, -1 down)
@@ -68,7 +87,7 @@ TIME_TOXICITY = {24: 0.55, 48: 0.8, 72: 1.0}
 class SignalParams:
     """Knobs of the signal model (the defaults are calibrated to the real data's difficulty)."""
 
-    moa_strength: float = 0.55  # median MoA signature RMS in gene space (noise RMS ~1)
+    moa_strength: float = 0.35  # median MoA signature RMS in gene space (noise RMS ~1)
     moa_strength_sd: float = 0.6  # log-normal spread of MoA strengths
     p_inactive: float = 0.35  # share of drugs that barely respond
     drug_deviation: float = 0.8  # drug-specific deviation around its MoA signature(s)
@@ -93,6 +112,13 @@ def _student_t(rng: np.random.Generator, shape: tuple[int, ...], df: float) -> n
     chi = rng.standard_gamma(df / 2, shape, dtype=np.float32)
     z *= np.sqrt((df - 2) / 2 / np.maximum(chi, 1e-6)).astype(np.float32)
     return z
+
+
+def moa_class(name: str) -> str:
+    """ "strong", "weak" or "other": how visible a MoA is in cancer cell lines (by its name)."""
+    if name in CYTOTOXIC_STRONG or name in CYTOTOXIC_MODERATE or STRONG_CLASS.search(name):
+        return "strong"
+    return "weak" if WEAK_CLASS.search(name) else "other"
 
 
 def _partner(name: str) -> str | None:
@@ -153,6 +179,7 @@ def make_truth(
                 direct[index[name], gene_pos[sym]] = 4.0 * sign
     S = _unit_rms(0.8 * _unit_rms(U @ W) + 0.6 * _unit_rms(direct))
     strength = params.moa_strength * np.exp(params.moa_strength_sd * rng.standard_normal(n_moa))
+    strength *= [CLASS_GAIN[moa_class(name)] for name in labels]
     tox = np.zeros(n_moa)
     for names, level in (
         (CYTOTOXIC_STRONG, params.toxicity_strong),

@@ -9,7 +9,9 @@ Kaggle file layout: the data every command uses when no data path is given.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -225,18 +227,40 @@ def write_synthetic(
     files = io.write_lish_moa(
         p[is_train], out_dir, test=p[~is_train], layout=layout, compress=compress
     )
-    meta = {"version": VERSION, "preset": preset, "random_state": random_state, "layout": layout}
+    meta = {
+        "version": VERSION,
+        "generator": _fingerprint(),
+        "preset": preset,
+        "random_state": random_state,
+        "layout": layout,
+    }
     files["provenance"] = write_text_atomic(Path(out_dir) / "synthetic.json", json.dumps(meta))
     return files
+
+
+def _fingerprint() -> str:
+    """Hash of the generator's code, so a cached set made by other code gets regenerated."""
+    digest = hashlib.sha256(VERSION.encode())
+    for module in ("_synth_design.py", "_synth_signal.py", "datasets.py"):
+        digest.update(resources.files("gpu_moa").joinpath(module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _is_current(path: Path) -> bool:
+    try:
+        meta = json.loads((path / "synthetic.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("generator") == _fingerprint()
 
 
 def default_data_dir(preset: str = "full") -> Path:
     """The embedded default data set: a synthetic lish-moa directory (Kaggle layout, seed 0).
 
     Generated on first use under ``$GPU_MOA_DATA_DIR`` (when set) or ``~/.cache/gpu_moa``, in a
-    sub-directory ``lish-moa-synthetic-v1-<preset>``. The files are written into a temporary
-    directory that is renamed into place when complete, so a crash or a concurrent first use
-    never leaves a half-written set behind.
+    sub-directory ``lish-moa-synthetic-v1-<preset>``, and again when the generator's code has
+    changed since. The files are written into a temporary directory that is renamed into place
+    when complete, so a crash or a concurrent first use never leaves a half-written set behind.
 
     Parameters
     ----------
@@ -251,19 +275,21 @@ def default_data_dir(preset: str = "full") -> Path:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     root = Path(os.environ.get("GPU_MOA_DATA_DIR") or Path.home() / ".cache" / "gpu_moa")
     target = root / f"{VERSION}-{preset}"
-    if (target / "synthetic.json").is_file():
+    if _is_current(target):
         return target
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
+    stale = Path(tempfile.mkdtemp(prefix=f".{target.name}-stale-", dir=root))
     logger.info("generating the default synthetic data set (%s) into %s", preset, target)
     try:
         write_synthetic(tmp, preset=preset, random_state=0)
-        if target.exists() and not (target / "synthetic.json").is_file():
-            shutil.rmtree(target)  # an incomplete set from an older, non-atomic writer
+        with contextlib.suppress(FileNotFoundError):  # an older or incomplete set moves aside
+            os.rename(target, stale / target.name)
         os.rename(tmp, target)
     except OSError:
-        if not (target / "synthetic.json").is_file():
+        if not _is_current(target):
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
     return target

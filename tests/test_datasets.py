@@ -152,7 +152,7 @@ def test_cytotoxic_moas_lower_viability_with_dose_and_time(train):
     viability = gm.to_numpy(train.X)[:, 772:].mean(axis=1)
     obs = train.obs.assign(v=viability, strong=Y[:, strong].any(axis=1))
     others = (obs["cp_type"] == "trt_cp").to_numpy() & ~Y[:, cyto].any(axis=1)
-    assert obs.loc[obs["strong"], "v"].mean() < obs.loc[others, "v"].mean() - 1.5
+    assert obs.loc[obs["strong"], "v"].mean() < obs.loc[others, "v"].mean() - 1.0
     by = obs[obs["strong"]].groupby(["cp_dose", "cp_time"])["v"].mean()
     assert by[("D2", 72)] < by[("D1", 72)] and by[("D2", 72)] < by[("D2", 24)]
 
@@ -247,5 +247,10 @@ def test_default_data_dir_is_generated_once(tmp_path, monkeypatch):
     assert gm.datasets.default_data_dir(preset="small") == path
     assert (path / "train_features.csv").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+    # a set made by another version of the generator is replaced
+    (path / "synthetic.json").write_text(json.dumps({**meta, "generator": "older"}))
+    assert gm.datasets.default_data_dir(preset="small") == path
+    assert json.loads((path / "synthetic.json").read_text()) == meta
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
     p = gm.io.read_lish_moa(path, device="cpu", split="train")
     assert p.n_vars == 872 and re.fullmatch(r"id_[0-9a-f]{9}", p.obs.index[0])
