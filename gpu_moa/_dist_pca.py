@@ -56,7 +56,7 @@ def pca(
     Profiles
         With ``obsm["X_pca"]`` and ``uns["pca"]`` as :func:`gpu_moa.tl.pca` writes them.
     """
-    from gpu_moa.tl._pca import pca_transform
+    from gpu_moa.tl._pca import pca_transform, with_pca
 
     n_comps = min(n_comps, p.n_obs, p.n_vars)
     x = to_dask(p, chunk_rows=chunk_rows)
@@ -66,15 +66,4 @@ def pca(
         x.map_blocks(project, chunks=(x.chunks[0], (n_comps,)), dtype=x.dtype, meta=x._meta),
         desc="pca",
     )
-    uns = dict(p.uns)
-    uns["pca"] = {
-        "components": fit.components_,
-        "mean": fit.mean_,
-        "variance": fit.explained_variance_,
-        "variance_ratio": fit.explained_variance_ratio_,
-        "singular_values": fit.singular_values_,
-        "solver": "dask+" + fit.solver,
-        "whiten": whiten,
-        "features": p.var_names,
-    }
-    return p.replace(obsm={**p.obsm, "X_pca": scores}, uns=uns)
+    return with_pca(p, fit, scores, whiten=whiten, solver="dask+" + fit.solver)

@@ -282,6 +282,33 @@ def pca(p: Profiles, *, n_comps: int = 50, whiten: bool = False, solver: str = "
     n_comps = min(n_comps, p.n_obs, p.n_vars)
     fit, Xc = _fit(p.X, n_comps, solver)
     scores = pca_transform(fit, p.X, whiten=whiten) if Xc is None else _project(fit, Xc, whiten)
+    return with_pca(p, fit, scores, whiten=whiten)
+
+
+def with_pca(
+    p: Profiles, fit: PCAFit, scores: Any, *, whiten: bool, solver: str | None = None
+) -> Profiles:
+    """``p`` with PCA ``scores`` in ``obsm["X_pca"]`` and the fit in ``uns["pca"]``.
+
+    Parameters
+    ----------
+    p : Profiles
+        The profiles the PCA was fitted on.
+    fit : PCAFit
+        The fit (components, mean, variances).
+    scores : array
+        ``n_obs x n_comps`` scores of ``p``.
+    whiten : bool
+        Whether the scores are whitened.
+    solver : str, optional
+        The solver name to record (default ``fit.solver``).
+
+    Returns
+    -------
+    Profiles
+        A copy of ``p``; ``uns["pca"]`` holds components, mean, variance, variance_ratio,
+        singular_values, solver, whiten and the feature names.
+    """
     uns = dict(p.uns)
     uns["pca"] = {
         "components": fit.components_,
@@ -289,7 +316,7 @@ def pca(p: Profiles, *, n_comps: int = 50, whiten: bool = False, solver: str = "
         "variance": fit.explained_variance_,
         "variance_ratio": fit.explained_variance_ratio_,
         "singular_values": fit.singular_values_,
-        "solver": fit.solver,
+        "solver": fit.solver if solver is None else solver,
         "whiten": whiten,
         "features": p.var_names,
     }
