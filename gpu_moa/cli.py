@@ -1,8 +1,8 @@
 """The ``gpu-moa`` command line: one sub-command per module in :mod:`gpu_moa.commands`.
 
 Each command module defines ``register(subparsers, parents)`` which adds its parser and sets
-``func`` to a callable taking the parsed arguments and returning an exit status. Data errors and
-missing backends print their message (no traceback) and exit with status 2.
+``func`` to a callable taking the parsed arguments and returning an exit status. Data errors,
+missing backends and file-system errors print their message (no traceback) and exit with status 2.
 """
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args) or 0)
         except (DataError, BackendUnavailableError) as exc:
             print(f"gpu-moa {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # unreadable input, unwritable output, full disk
+            where = f" {exc.filename}" if exc.filename else ""
+            print(
+                f"gpu-moa {args.command}: error:{where}: {exc.strerror or exc}. Fix: check that "
+                "the path exists and is readable/writable, and that the disk has space",
+                file=sys.stderr,
+            )
             return 2
         except KeyboardInterrupt:
             print(

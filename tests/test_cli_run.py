@@ -103,3 +103,20 @@ def test_main_job_on_a_dask_cluster_gives_the_same_matching_metrics(quick_run, t
     single = json.loads((out / "metrics.json").read_text())["matching"]
     partitioned = json.loads((tmp_path / "metrics.json").read_text())["matching"]
     assert partitioned == pytest.approx(single, rel=1e-5)
+
+
+def test_binary_file_is_a_clear_data_error(tmp_path, capsys):
+    blob = tmp_path / "image.png"
+    blob.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    assert main(["validate", str(blob), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "image.png" in err and "UTF-8" in err and "Traceback" not in err
+
+
+def test_unwritable_output_exits_2_naming_the_path(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    target = blocker / "synth"
+    assert main(["synth", str(target), "--preset", "small", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "a_file" in err and "Fix:" in err and "Traceback" not in err

@@ -87,7 +87,15 @@ def read_header(path: str | Path, *, delimiter: str = ",") -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise _missing_file(path)
-    line = _first_line(path, _payload(path)).decode("utf-8-sig").strip("\r\n")
+    try:
+        line = _first_line(path, _payload(path)).decode("utf-8-sig").strip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise data_error(
+            str(path),
+            f"not a UTF-8 text CSV (byte {exc.start} of the header cannot be decoded)",
+            "pass the lish-moa CSV (or .csv.zip), an annotated CSV or a Parquet file; "
+            "re-export the file as UTF-8 if it is a CSV in another encoding",
+        ) from exc
     if not line.strip():
         raise data_error(
             str(path),
