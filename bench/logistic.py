@@ -119,7 +119,7 @@ def oof_scores(p, folds, C: float, tol: float) -> dict:
     prior gpu_moa uses, to compare the fitted models alone.
     """
     import gpu_moa as gm
-    from gpu_moa._cv import control_mask, predict_on
+    from gpu_moa.models._cv import control_mask, predict_on
 
     ours = gm.models.cross_validate(
         gm.models.MultilabelLogistic(C=C, tol=tol), p, folds=folds, features="rank_gauss"

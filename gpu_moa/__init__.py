@@ -2,8 +2,8 @@
 
 ``import gpu_moa as gm`` needs NumPy, pandas and scikit-learn only; CuPy, cuDF, cuML and Dask are
 imported lazily when a step uses them. Submodules (``gm.io``, ``gm.pp``, ``gm.tl``, ``gm.pl``,
-``gm.models``, ``gm.metrics``, ``gm.datasets``, ``gm.eda``, ``gm.report``, ``gm.dist``) load on
-first access.
+``gm.models``, ``gm.metrics``, ``gm.datasets``, ``gm.eda``, ``gm.dist``, ``gm.run`` and
+``gm.report``, the run's HTML report) load on first access.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ from gpu_moa.profiles import Profiles, make_profiles
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("io", "pp", "tl", "pl", "models", "metrics", "datasets", "eda", "report", "dist")
+#: public namespaces, each a subpackage imported on first access
+_SUBMODULES = {
+    name: f"gpu_moa.{name}"
+    for name in ("io", "pp", "tl", "pl", "models", "metrics", "datasets", "eda", "dist", "run")
+}
+_SUBMODULES["report"] = "gpu_moa.run.report"
 
 __all__ = [
     "BackendUnavailableError",
@@ -47,7 +52,7 @@ logging.getLogger("gpu_moa").addHandler(logging.NullHandler())
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        module = importlib.import_module(f"gpu_moa.{name}")
+        module = importlib.import_module(_SUBMODULES[name])
         globals()[name] = module
         return module
     raise AttributeError(f"module 'gpu_moa' has no attribute {name!r}")

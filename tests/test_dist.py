@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import gpu_moa as gm
+from gpu_moa.cli import _cluster
 
 pytest.importorskip("distributed")
 
@@ -92,7 +93,7 @@ def test_moments_equal_numpy(dask_cluster, X):
 
 
 def test_merge_moments_chan_formula():
-    from gpu_moa._dist_array import block_moments, merge_moments
+    from gpu_moa.dist._array import block_moments, merge_moments
 
     a = np.array([[1.0, 2.0], [3.0, 6.0]])
     b = np.array([[5.0, -2.0]])
@@ -123,13 +124,13 @@ def test_pca_profiles_equals_single_device(dask_cluster, X):
 
 def test_cli_options_parse():
     parser = argparse.ArgumentParser()
-    gm.dist.add_cluster_options(parser)
+    _cluster.add_cluster_options(parser)
     args = parser.parse_args(["--cluster", "cpu", "--partitions", "3"])
     assert (args.cluster, args.partitions) == ("cpu", 3)
-    assert gm.dist.chunk_rows_for(100, args) == 34
+    assert _cluster.chunk_rows_for(100, args) == 34
     with pytest.raises(SystemExit):
         parser.parse_args(["--partitions", "0"])
-    with gm.dist.cluster_from_args(parser.parse_args([])) as c:
+    with _cluster.cluster_from_args(parser.parse_args([])) as c:
         assert c is None
 
 

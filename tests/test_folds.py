@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import gpu_moa as gm
-from gpu_moa._metrics_cv import MAX_WHOLE_DRUG_ROWS, grouped_folds
 from gpu_moa.metrics import drug_grouped_folds
+from gpu_moa.metrics._folds import MAX_WHOLE_DRUG_ROWS, grouped_folds
 
 
 @pytest.fixture(scope="module")

@@ -134,8 +134,8 @@ def test_match_command_bad_reference(tmp_path, capsys):
 
 
 def test_matching_stage_quick(small_lish_moa, tmp_path):
-    from gpu_moa.pipeline import RunContext
-    from gpu_moa.stages import matching
+    from gpu_moa.run import RunContext
+    from gpu_moa.run.stages import matching
 
     ctx = RunContext(train=small_lish_moa, test=None, out=tmp_path, device="cpu", quick=True)
     matching.run(ctx)

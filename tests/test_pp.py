@@ -10,7 +10,7 @@ from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 import gpu_moa as gm
 from gpu_moa import pp
-from gpu_moa._pp_rank import rank_rows
+from gpu_moa.pp._rank import rank_rows
 
 
 def _profiles(X, xp, *, obs=None, Y=None):

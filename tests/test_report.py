@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 
 import gpu_moa as gm
 from gpu_moa import _backend as B
-from gpu_moa import report
-from gpu_moa.pipeline import RunContext, Section
+from gpu_moa.run import RunContext, Section, report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -129,7 +128,7 @@ def test_report_renders_in_chromium(tmp_path):
 @pytest.fixture(scope="module")
 def staged_run(small_lish_moa, tmp_path_factory):
     """The eda and embedding stages on the small preset, outputs written."""
-    from gpu_moa import pipeline
+    from gpu_moa import run
 
     out = tmp_path_factory.mktemp("run")
     ctx = RunContext(
@@ -137,8 +136,8 @@ def staged_run(small_lish_moa, tmp_path_factory):
     )
     B.clear_step_log()
     with gm.settings.override(progress=False):
-        pipeline.run_stages(ctx, ("summary", "eda", "embedding"))
-    pipeline.write_outputs(ctx)
+        run.run_stages(ctx, ("summary", "eda", "embedding"))
+    run.write_outputs(ctx)
     return ctx
 
 

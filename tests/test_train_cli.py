@@ -69,7 +69,7 @@ def test_oof_log_loss_beats_prior_and_controls_are_zero(small_lish_moa, cv_pair)
 
 
 def test_cross_validate_passes_drug_groups_to_auto_C(small_lish_moa, monkeypatch):
-    from gpu_moa import _logistic_auto
+    from gpu_moa.models import _auto_c as _logistic_auto
 
     seen = []
 
@@ -139,11 +139,11 @@ def test_commands_report_bad_input(tmp_path, capsys):
 
 
 def test_baseline_stage(small_lish_moa, tmp_path):
-    from gpu_moa import pipeline
-    from gpu_moa.stages import baseline
+    from gpu_moa import run
+    from gpu_moa.run.stages import baseline
 
     test = gm.datasets.make_lish_moa(preset="small", split="test", random_state=0, device="cpu")
-    ctx = pipeline.RunContext(
+    ctx = run.RunContext(
         train=small_lish_moa, test=test, out=Path(tmp_path), device="cpu", quick=True
     )
     with gm.settings.override(progress=False):

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 import gpu_moa as gm
 from gpu_moa import cli
-from gpu_moa.commands.train import logistic_for
+from gpu_moa.cli.train import logistic_for
 from gpu_moa.models import MultilabelLogistic, TrainedModel
 
 pytest.importorskip("distributed")

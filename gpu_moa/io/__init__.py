@@ -18,22 +18,23 @@ column or row and the fix; every writer is atomic (temporary file, then rename).
 
 from __future__ import annotations
 
-from gpu_moa._lazy import lazy_exports
+from gpu_moa.io._annotate import annotate
+from gpu_moa.io._gct import read_gct, write_gct
+from gpu_moa.io._gctx import iter_gctx_chunks, read_gctx, write_gctx
+from gpu_moa.io._lish_moa import read_lish_moa
+from gpu_moa.io._parquet import iter_parquet_chunks, write_parquet
+from gpu_moa.io._writers import write_lish_moa, write_submission
 
-_EXPORTS = {
-    "read_lish_moa": "._lish_moa",
-    "write_lish_moa": "._writers",
-    "write_submission": "._writers",
-    "write_parquet": "._parquet",
-    "iter_parquet_chunks": "._parquet",
-    "read_gct": "._gct",
-    "write_gct": "._gct",
-    "read_gctx": "._gctx",
-    "write_gctx": "._gctx",
-    "iter_gctx_chunks": "._gctx",
-    "annotate": "._annotate",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "annotate",
+    "iter_gctx_chunks",
+    "iter_parquet_chunks",
+    "read_gct",
+    "read_gctx",
+    "read_lish_moa",
+    "write_gct",
+    "write_gctx",
+    "write_lish_moa",
+    "write_parquet",
+    "write_submission",
+]

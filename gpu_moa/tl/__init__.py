@@ -4,20 +4,18 @@ Every function takes data first and keyword-only options, computes in the data's
 and returns device arrays or a new :class:`~gpu_moa.Profiles`.
 """
 
-from gpu_moa._lazy import lazy_exports
+from gpu_moa.tl._match import match, predict_moa
+from gpu_moa.tl._pca import pca, pca_fit, pca_transform
+from gpu_moa.tl._similarity import similarity, similarity_topk
+from gpu_moa.tl._umap import umap
 
-_EXPORTS = {
-    # embeddings
-    "pca": "._pca",
-    "pca_fit": "._pca",
-    "pca_transform": "._pca",
-    "umap": "._umap",
-    # similarity
-    "similarity": "._similarity",
-    "similarity_topk": "._similarity",
-    # matching
-    "match": "._match",
-    "predict_moa": "._match",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "match",
+    "pca",
+    "pca_fit",
+    "pca_transform",
+    "predict_moa",
+    "similarity",
+    "similarity_topk",
+    "umap",
+]

@@ -24,8 +24,8 @@ from types import ModuleType
 from typing import Any
 
 from gpu_moa import _backend as B
-from gpu_moa._pp_rank import rank_rows
 from gpu_moa._validation import DataError, check_no_nan_array
+from gpu_moa.pp._rank import rank_rows
 from gpu_moa.tl._topk import group_width, topk_rows
 
 METRICS = ("pearson", "spearman", "cosine")

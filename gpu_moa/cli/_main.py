@@ -1,0 +1,78 @@
+"""The ``gpu-moa`` entry point: the common options and the dispatch to the sub-commands.
+
+Each sub-command module in :mod:`gpu_moa.cli` defines ``register(subparsers, parents)`` which adds its parser and sets
+``func`` to a callable taking the parsed arguments and returning an exit status. Data errors,
+missing backends and file-system errors print their message (no traceback) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from gpu_moa._backend import BackendUnavailableError
+from gpu_moa._settings import settings
+from gpu_moa._validation import DataError
+from gpu_moa.cli import match, predict, run, synth, train, validate
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--device",
+        choices=["auto", "cpu", "gpu"],
+        default=None,
+        help="where to compute (default: $GPU_MOA_DEVICE or auto)",
+    )
+    common.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered sub-command."""
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="gpu-moa",
+        description="GPU-accelerated drug mechanism-of-action profiling (lish-moa, L1000/CMap).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in (match, predict, run, synth, train, validate):
+        command.register(sub, [common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gpu-moa``; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    changes: dict[str, object] = {}
+    if args.quiet:
+        changes.update(progress=False, verbosity=0)
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.device is not None:
+        changes["device"] = args.device
+    with settings.override(**changes):
+        try:
+            return int(args.func(args) or 0)
+        except (DataError, BackendUnavailableError) as exc:
+            print(f"gpu-moa {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # unreadable input, unwritable output, full disk
+            where = f" {exc.filename}" if exc.filename else ""
+            print(
+                f"gpu-moa {args.command}: error:{where}: {exc.strerror or exc}. Fix: check that "
+                "the path exists and is readable/writable, and that the disk has space",
+                file=sys.stderr,
+            )
+            return 2
+        except KeyboardInterrupt:
+            print(
+                f"gpu-moa {args.command}: interrupted; no partial output was left", file=sys.stderr
+            )
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

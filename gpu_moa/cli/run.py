@@ -1,0 +1,85 @@
+"""``gpu-moa run``: the main job (load, validate, annotate, analyse, report)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gpu_moa import _backend as B
+from gpu_moa import run
+from gpu_moa.cli import _cluster
+from gpu_moa.profiles import Profiles
+
+
+def register(
+    subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
+) -> None:
+    """Add the ``run`` sub-command."""
+    p = subparsers.add_parser(
+        "run",
+        parents=parents,
+        help="run the whole analysis and write an HTML report",
+        description=(
+            "Load a lish-moa data set (Kaggle directory, annotated CSV or Parquet; the embedded "
+            "synthetic default when DATA is omitted), validate and annotate it, run every analysis "
+            "stage and write report.html, metrics.json, summary.md, tables/*.parquet and, when a "
+            "test set is present, submission.csv into --out."
+        ),
+    )
+    p.add_argument(
+        "data", nargs="?", default=None, help="data path (default: embedded synthetic set)"
+    )
+    p.add_argument("--out", default="out", help="output directory (default: out)")
+    p.add_argument("--quick", action="store_true", help="small preset and cheaper settings")
+    p.add_argument("--seed", type=int, default=0, help="random seed for every stochastic step")
+    _cluster.add_cluster_options(p)
+    p.set_defaults(func=main)
+
+
+def _has_test_files(path: Path) -> bool:
+    """True unless ``path`` is a Kaggle directory without test_features (files hold their own)."""
+    if not path.is_dir():
+        return True
+    return any((path / name).is_file() for name in ("test_features.csv", "test_features.csv.zip"))
+
+
+def load_train_test(path: Path, device: str) -> tuple[Profiles, Profiles | None]:
+    """Read, validate and annotate the training rows and, when present, the test rows."""
+    from gpu_moa import io
+
+    p = io.annotate(
+        io.read_lish_moa(path, device=device, split="all" if _has_test_files(path) else "train")
+    )
+    is_test = p.obs["split"].to_numpy() == "test"
+    train = p[~is_test]
+    test = p[is_test].replace(Y=None, Y_extra=None) if is_test.any() else None
+    return train, test
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the pipeline for parsed ``args``; returns the exit status."""
+    device = B.resolve_device(args.device)
+    B.clear_step_log()
+    from gpu_moa import datasets
+
+    path = (
+        Path(args.data)
+        if args.data
+        else datasets.default_data_dir(preset="small" if args.quick else "full")
+    )
+    train, test = load_train_test(path, device)
+    ctx = run.RunContext(
+        train=train,
+        test=test,
+        out=Path(args.out),
+        device=device,
+        quick=args.quick,
+        random_state=args.seed,
+        source=str(path),
+    )
+    with _cluster.cluster_from_args(args) as cluster:
+        ctx.search = _cluster.search_from_args(args, cluster, train.n_obs)
+        run.run_stages(ctx)
+    files = run.write_outputs(ctx)
+    print(f"gpu-moa run: wrote {len(files)} outputs to {ctx.out}/ (open {files['report']})")
+    return 0

@@ -1,0 +1,208 @@
+"""A trained MoA model (features + MultilabelLogistic + label names), saved as JSON + NPZ.
+
+The model directory holds ``arrays.npz`` (coefficients, intercepts, rank-Gauss quantiles, PCA
+axes) and ``model.json`` (format tag, label and feature names, estimator parameters, feature
+spec, training metrics). Both are written atomically, the JSON last, so a directory with a
+``model.json`` always has matching arrays. Nothing is pickled: the files load with NumPy and the
+standard library on any machine, with or without a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gpu_moa import _backend as B
+from gpu_moa._atomic import atomic_path, write_text_atomic
+from gpu_moa._validation import data_error
+from gpu_moa.models._cv import fit_on, make_features, predict_on
+from gpu_moa.models._features import MoaFeatures
+from gpu_moa.models._logistic import MultilabelLogistic
+from gpu_moa.profiles import Profiles
+
+FORMAT = "gpu_moa.multilabel_logistic/1"
+_FEATURE_PREFIX = "features/"
+
+
+@dataclass
+class TrainedModel:
+    """Features and a fitted :class:`MultilabelLogistic`, ready to predict new profiles."""
+
+    features: MoaFeatures
+    estimator: MultilabelLogistic
+    label_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, p: Profiles) -> pd.DataFrame:
+        """Probabilities for every row of ``p`` (index sig_id, one column per label).
+
+        Vehicle controls get 0 for every label.
+        """
+        P = predict_on(self.estimator, self.features, p)
+        return pd.DataFrame(P, index=p.obs.index, columns=self.label_names)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``arrays.npz`` and ``model.json`` into the directory ``path`` (atomically)."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        spec, feature_arrays = self.features.get_state()
+        arrays = {_FEATURE_PREFIX + k: v for k, v in feature_arrays.items()}
+        arrays["coef"] = B.to_numpy(self.estimator.coef_)
+        arrays["intercept"] = B.to_numpy(self.estimator.intercept_)
+        with atomic_path(folder / "arrays.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        params = self.estimator.get_params()
+        params["C_grid"] = list(params["C_grid"]) if params["C_grid"] is not None else None
+        manifest = {
+            "format": FORMAT,
+            "label_names": list(self.label_names),
+            "features": spec,
+            "estimator": {"params": params, "C_": self.estimator.C_},
+            "info": self.info,
+        }
+        write_text_atomic(folder / "model.json", json.dumps(manifest, indent=2, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainedModel:
+        """Read a model directory written by :meth:`save`.
+
+        Raises
+        ------
+        DataError
+            When the directory has no ``model.json``/``arrays.npz`` or another format.
+        """
+        folder = Path(path)
+        manifest_path, arrays_path = folder / "model.json", folder / "arrays.npz"
+        if not manifest_path.is_file() or not arrays_path.is_file():
+            raise data_error(
+                str(folder),
+                "not a gpu_moa model directory (model.json and arrays.npz expected)",
+                "pass the --out directory of `gpu-moa train`",
+            )
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise data_error(
+                str(manifest_path),
+                f"unknown model format {manifest.get('format')!r} (expected {FORMAT!r})",
+                "retrain the model with this version of gpu_moa",
+            )
+        with np.load(arrays_path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        features = MoaFeatures.from_state(
+            manifest["features"],
+            {
+                k[len(_FEATURE_PREFIX) :]: v
+                for k, v in arrays.items()
+                if k.startswith(_FEATURE_PREFIX)
+            },
+        )
+        est = MultilabelLogistic(**manifest["estimator"]["params"])
+        est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
+        est.C_ = manifest["estimator"]["C_"]
+        est.n_features_in_ = int(arrays["coef"].shape[1])
+        est.classes_ = np.arange(arrays["coef"].shape[0])
+        return cls(features, est, list(manifest["label_names"]), manifest.get("info", {}))
+
+
+#: fitted attributes of :class:`MultilabelLogistic` carried over by :func:`as_single_device`
+_FITTED = (
+    "coef_",
+    "intercept_",
+    "C_",
+    "C_scores_",
+    "n_iter_",
+    "converged_",
+    "n_features_in_",
+    "classes_",
+)
+
+
+def as_single_device(est: MultilabelLogistic) -> MultilabelLogistic:
+    """A plain :class:`MultilabelLogistic` holding the fit of ``est`` (a subclass instance).
+
+    Parameters the base class knows are copied, others (such as ``chunk_rows`` of
+    :class:`gpu_moa.dist.MultilabelLogistic`) are dropped, so the model saves and loads without
+    the machinery that fitted it.
+
+    Parameters
+    ----------
+    est : MultilabelLogistic
+        A fitted estimator of the class or of a subclass.
+
+    Returns
+    -------
+    MultilabelLogistic
+        ``est`` itself when it is already a plain one.
+    """
+    if type(est) is MultilabelLogistic:
+        return est
+    known = MultilabelLogistic().get_params()
+    plain = MultilabelLogistic(**{k: v for k, v in est.get_params().items() if k in known})
+    for name in _FITTED:
+        setattr(plain, name, getattr(est, name))
+    return plain
+
+
+def train_model(
+    p: Profiles,
+    *,
+    C: float | str | None = None,
+    features: str | MoaFeatures = "rank_gauss",
+    random_state: int = 0,
+    estimator: MultilabelLogistic | None = None,
+    **estimator_kw: Any,
+) -> TrainedModel:
+    """Fit features and a :class:`MultilabelLogistic` on all treated rows of ``p``.
+
+    Parameters
+    ----------
+    p : Profiles
+        Labelled training profiles (controls are left out of the fit).
+    C : float or "auto", optional
+        Regularisation (see :class:`MultilabelLogistic`; default 0.01).
+    features : str or MoaFeatures
+        Feature construction (see :class:`MoaFeatures`).
+    random_state : int
+        Seed of the inner folds of ``C="auto"``.
+    estimator : MultilabelLogistic, optional
+        An unfitted estimator of the class or of a subclass to fit instead of the default one,
+        e.g. ``gm.dist.MultilabelLogistic(C=0.01, chunk_rows=5000)`` to fit over Dask
+        partitions. It carries its own parameters (``C`` and ``estimator_kw`` are then an
+        error); the model keeps its fit as a plain :class:`MultilabelLogistic`
+        (:func:`as_single_device`), so it saves and loads like any other.
+    **estimator_kw
+        Other :class:`MultilabelLogistic` parameters (``tol``, ``max_iter``...).
+
+    Returns
+    -------
+    TrainedModel
+
+    Raises
+    ------
+    DataError
+        When ``p`` has no labels.
+    TypeError
+        When ``estimator`` is not a :class:`MultilabelLogistic` or comes with ``C`` or
+        ``estimator_kw``.
+    """
+    if p.Y is None:
+        raise data_error("train", "the profiles have no labels", "pass labelled training data")
+    if estimator is None:
+        estimator = MultilabelLogistic(
+            C=0.01 if C is None else C, random_state=random_state, **estimator_kw
+        )
+    elif not isinstance(estimator, MultilabelLogistic):
+        raise TypeError(
+            f"estimator must be a MultilabelLogistic (or subclass), got {type(estimator).__name__}"
+        )
+    elif C is not None or estimator_kw:
+        raise TypeError("pass C and other estimator parameters to the estimator itself")
+    feats = make_features(features)
+    est = fit_on(estimator, feats, p)
+    return TrainedModel(feats, as_single_device(est), list(p.label_names))
