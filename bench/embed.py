@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 import gpu_moa as gm
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.tl._pca import pca_fit, pca_transform
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -80,11 +80,13 @@ def sklearn_pca(X: np.ndarray, solver: str):
 def ours(X):
     """gpu_moa's PCA, fit + scores: ``gm.tl.pca`` (exact covariance-eigh)."""
     obs = pd.DataFrame(index=pd.Index([str(i) for i in range(X.shape[0])], name="sig_id"))
-    p = gm.make_profiles(X, obs, [f"g-{j}" for j in range(X.shape[1])], device=B.get_namespace(X))
+    p = gm.make_profiles(
+        X, obs, [f"g-{j}" for j in range(X.shape[1])], device=_backend.get_namespace(X)
+    )
 
     def run():
         q = gm.tl.pca(p, n_comps=N_COMPS, solver="covariance_eigh")
-        B.synchronize(q.xp)
+        _backend.synchronize(q.xp)
         return q
 
     return run
@@ -155,23 +157,23 @@ def bench_pca(X: np.ndarray, repeats: int) -> dict:
 
 
 def bench_pca_gpu(X: np.ndarray, repeats: int, cpu_seconds: float) -> dict:
-    xp = B.resolve_xp("gpu")
+    xp = _backend.resolve_xp("gpu")
     Xg = xp.asarray(X)
     t_ours = best_of(ours(Xg), repeats)
     out = {"gpu_moa": round(t_ours, 5), "speedup_vs_cpu": round(cpu_seconds / t_ours, 1)}
 
     def xtx():
         Xg.T @ Xg
-        B.synchronize(xp)
+        _backend.synchronize(xp)
 
     t_xtx = best_of(xtx, repeats)
     out |= {"xtx_product": round(t_xtx, 5), "gpu_moa_over_xtx": round(t_ours / t_xtx, 2)}
-    if B.has_cuml():
-        cuml = B.import_cuml()
+    if _backend.has_cuml():
+        cuml = _backend.import_cuml()
 
         def run_cuml():
             cuml.PCA(n_components=N_COMPS, output_type="cupy").fit_transform(Xg)
-            B.synchronize(xp)
+            _backend.synchronize(xp)
 
         out["cuml"] = round(best_of(run_cuml, repeats), 5)
     return out
@@ -213,7 +215,7 @@ def bench_umap(rep: np.ndarray, workdir: Path, device: str) -> dict:
 
     path = workdir / "umap_rep.npy"
     np.save(path, rep)
-    cases = ["gpu_moa", "umap-learn"] + (["cuml"] if B.has_cuml() else [])
+    cases = ["gpu_moa", "umap-learn"] + (["cuml"] if _backend.has_cuml() else [])
     out: dict = {"rows": int(rep.shape[0]), "dims": int(rep.shape[1])}
     for which in cases:
         res = subprocess.run(

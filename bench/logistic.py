@@ -55,29 +55,29 @@ def sklearn_model(C: float, tol: float, n_jobs: int | None):
 def run_worker(method: str, data: str, C: float, tol: float) -> dict:
     """Fit one method on the saved features (inside a fresh subprocess)."""
     import gpu_moa as gm
-    from gpu_moa import _backend as B
+    from gpu_moa import _backend
 
     with np.load(data) as npz:
         X, Y = npz["X"], npz["Y"]
     out: dict = {"method": method}
     if method.startswith("gpu_moa"):
-        xp = B.resolve_xp("gpu" if method == "gpu_moa_gpu" else "cpu")
-        Xd, Yd = B.to_device(X, xp), B.to_device(Y, xp)
+        xp = _backend.resolve_xp("gpu" if method == "gpu_moa_gpu" else "cpu")
+        Xd, Yd = _backend.to_device(X, xp), _backend.to_device(Y, xp)
         model = gm.models.MultilabelLogistic(C=C, tol=tol)
         model.fit(Xd, Yd)  # warm-up (BLAS threads, CUDA kernels)
-        if B.is_cupy_namespace(xp):
+        if _backend.is_cupy_namespace(xp):
             import cupy
 
             cupy.get_default_memory_pool().free_all_blocks()
-        B.synchronize(xp)
+        _backend.synchronize(xp)
         before = reset_peak()
         start = time.perf_counter()
         model.fit(Xd, Yd)
-        B.synchronize(xp)
+        _backend.synchronize(xp)
         out["seconds"] = time.perf_counter() - start
         out["n_iter_max"] = int(model.n_iter_.max())
         out["label_iterations"] = int(model.n_iter_.sum())
-        if B.is_cupy_namespace(xp):
+        if _backend.is_cupy_namespace(xp):
             import cupy
 
             out["gpu_pool_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20

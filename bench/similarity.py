@@ -97,15 +97,15 @@ def _case(name: str, X: np.ndarray, args: dict):
 
 def _gpu_case(name: str, X: np.ndarray):
     import gpu_moa as gm
-    from gpu_moa import _backend as B
+    from gpu_moa import _backend
 
-    xp = B.resolve_xp("gpu")
+    xp = _backend.resolve_xp("gpu")
     Xd = xp.asarray(X)
     precision = name.split("_", 1)[1]
 
     def run() -> np.ndarray:
         idx = gm.tl.similarity_topk(Xd, k=K, precision=precision)[0]
-        B.synchronize(xp)
+        _backend.synchronize(xp)
         return gm.to_numpy(idx)
 
     return run
@@ -114,10 +114,10 @@ def _gpu_case(name: str, X: np.ndarray):
 def _sgemm_rates(X: np.ndarray, repeat: int, gpu: bool, square: bool = True) -> dict:
     """float32 GEMM rates (GFLOP/s) on the engine's block shape and on a square product."""
     if gpu:
-        from gpu_moa import _backend as B
+        from gpu_moa import _backend
 
-        xp = B.resolve_xp("gpu")
-        device = {"xp": xp, "sync": lambda: B.synchronize(xp)}
+        xp = _backend.resolve_xp("gpu")
+        device = {"xp": xp, "sync": lambda: _backend.synchronize(xp)}
     else:
         device = {"xp": np}
     n, p = X.shape

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 OBS_COLUMNS = ("cp_type", "cp_time", "cp_dose", "drug_id", "split")
 VAR_COLUMNS = ("kind", "symbol", "entrez_id", "ccle_name")
@@ -90,12 +90,12 @@ class Profiles:
     @property
     def xp(self) -> ModuleType:
         """The array namespace of ``X``."""
-        return B.get_namespace(self.X)
+        return _backend.get_namespace(self.X)
 
     @property
     def device(self) -> str:
         """ "gpu" when ``X`` is a CuPy array, else "cpu"."""
-        return B.device_of(self.X)
+        return _backend.device_of(self.X)
 
     @property
     def sig_ids(self) -> np.ndarray:
@@ -116,7 +116,7 @@ class Profiles:
         """
         if self.Y is None:
             return None
-        values = B.to_numpy(self.Y)
+        values = _backend.to_numpy(self.Y)
         frame = pd.DataFrame(values, index=self.obs.index, columns=self.label_names)
         return frame.astype("Int8" if np.isnan(values).any() else np.int8)
 
@@ -124,7 +124,7 @@ class Profiles:
         kinds = self.var["kind"].value_counts().to_dict() if "kind" in self.var else {}
         parts = [
             f"Profiles with n_obs x n_vars = {self.n_obs} x {self.n_vars} on "
-            f"{B.backend_name(self.xp)}"
+            f"{_backend.backend_name(self.xp)}"
         ]
         if kinds:
             parts.append("    features: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
@@ -151,7 +151,7 @@ class Profiles:
         pos = self._row_positions(rows)
 
         def sub(a: Any) -> Any:
-            return None if a is None else B.take_rows(a, pos)
+            return None if a is None else _backend.take_rows(a, pos)
 
         return dataclasses.replace(
             self,
@@ -168,7 +168,7 @@ class Profiles:
             return np.arange(self.n_obs)[rows]
         if isinstance(rows, pd.Series):
             rows = rows.to_numpy()
-        arr = B.to_numpy(rows) if not isinstance(rows, list | tuple) else np.asarray(rows)
+        arr = _backend.to_numpy(rows) if not isinstance(rows, list | tuple) else np.asarray(rows)
         if arr.dtype == bool:
             if arr.shape != (self.n_obs,):
                 raise IndexError(f"boolean mask has shape {arr.shape}, expected ({self.n_obs},)")
@@ -192,7 +192,7 @@ class Profiles:
             pos = self.var.index.get_indexer(arr)
             if (pos < 0).any():
                 raise KeyError(f"feature(s) not found: {arr[pos < 0][:5].tolist()}")
-        return self.replace(X=B.take_cols(self.X, pos), var=self.var.iloc[pos])
+        return self.replace(X=_backend.take_cols(self.X, pos), var=self.var.iloc[pos])
 
     @property
     def genes(self) -> Profiles:
@@ -206,10 +206,10 @@ class Profiles:
 
     def to(self, device: str | ModuleType) -> Profiles:
         """Move every array to another device ("cpu", "gpu", "auto") or array namespace."""
-        xp = B.resolve_xp(device) if isinstance(device, str) else device
+        xp = _backend.resolve_xp(device) if isinstance(device, str) else device
 
         def mv(a: Any) -> Any:
-            return None if a is None else B.to_device(a, xp)
+            return None if a is None else _backend.to_device(a, xp)
 
         return dataclasses.replace(
             self,
@@ -228,7 +228,9 @@ class Profiles:
         frame = pd.concat(
             [
                 self.obs,
-                pd.DataFrame(B.to_numpy(self.X), index=self.obs.index, columns=self.var_names),
+                pd.DataFrame(
+                    _backend.to_numpy(self.X), index=self.obs.index, columns=self.var_names
+                ),
             ],
             axis=1,
         )
@@ -236,13 +238,15 @@ class Profiles:
             frame = pd.concat([frame, self.labels], axis=1)
         if labels and self.Y_extra is not None:
             extra = pd.DataFrame(
-                B.to_numpy(self.Y_extra).astype(np.int8),
+                _backend.to_numpy(self.Y_extra).astype(np.int8),
                 index=self.obs.index,
                 columns=self.extra_label_names,
             )
             frame = pd.concat([frame, extra], axis=1)
-        if library == "cudf" or (library == "auto" and self.device == "gpu" and B.has_cudf()):
-            return B.import_cudf().from_pandas(frame)
+        if library == "cudf" or (
+            library == "auto" and self.device == "gpu" and _backend.has_cudf()
+        ):
+            return _backend.import_cudf().from_pandas(frame)
         return frame
 
 
@@ -262,7 +266,7 @@ def make_profiles(
 
     ``var`` may be a list of feature names; the kind is then inferred from the ``g-``/``c-`` prefix.
     """
-    xp = device if isinstance(device, ModuleType) else B.resolve_xp(device)
+    xp = device if isinstance(device, ModuleType) else _backend.resolve_xp(device)
     if not isinstance(var, pd.DataFrame):
         names = [str(v) for v in var]
         var = pd.DataFrame(
@@ -273,7 +277,7 @@ def make_profiles(
     def as_f32(a: Any) -> Any:
         if a is None:
             return None
-        return xp.asarray(np.ascontiguousarray(B.to_numpy(a), dtype=np.float32))
+        return xp.asarray(np.ascontiguousarray(_backend.to_numpy(a), dtype=np.float32))
 
     return Profiles(
         X=as_f32(X),

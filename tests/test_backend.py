@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpu_moa as gm
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 
 def test_import_does_not_load_gpu_or_dask_libraries():
@@ -23,27 +23,27 @@ def test_import_does_not_load_gpu_or_dask_libraries():
 
 
 def test_cpu_request_gives_numpy():
-    xp = B.resolve_xp("cpu")
-    assert B.is_numpy_namespace(xp)
-    assert B.resolve_device("cpu") == "cpu"
+    xp = _backend.resolve_xp("cpu")
+    assert _backend.is_numpy_namespace(xp)
+    assert _backend.resolve_device("cpu") == "cpu"
 
 
 def test_auto_falls_back_to_cpu_without_gpu(monkeypatch):
-    monkeypatch.setattr(B, "_gpu_status", lambda: (False, "CuPy is not installed"))
-    assert B.resolve_device("auto") == "cpu"
+    monkeypatch.setattr(_backend, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    assert _backend.resolve_device("auto") == "cpu"
 
 
 def test_gpu_request_without_gpu_is_an_error_with_the_fix(monkeypatch):
-    monkeypatch.setattr(B, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    monkeypatch.setattr(_backend, "_gpu_status", lambda: (False, "CuPy is not installed"))
     with pytest.raises(gm.BackendUnavailableError) as err:
-        B.resolve_xp("gpu")
+        _backend.resolve_xp("gpu")
     msg = str(err.value)
     assert "CuPy is not installed" in msg and "pip install" in msg and "--device cpu" in msg
 
 
 def test_bad_device_string():
     with pytest.raises(ValueError, match="device must be"):
-        B.resolve_device("tpu")
+        _backend.resolve_device("tpu")
 
 
 def test_settings_device_from_environment():
@@ -69,23 +69,27 @@ def test_settings_override_restores_and_validates():
 
 def test_round_trip_and_row_selection(xp):
     host = np.arange(20, dtype=np.float32).reshape(5, 4)
-    dev = B.to_device(host, xp)
-    assert B.get_namespace(dev) is xp or B.backend_name(B.get_namespace(dev)) == B.backend_name(xp)
-    np.testing.assert_array_equal(B.to_numpy(dev), host)
-    np.testing.assert_array_equal(B.to_numpy(B.take_rows(dev, [4, 0])), host[[4, 0]])
+    dev = _backend.to_device(host, xp)
+    assert _backend.get_namespace(dev) is xp or _backend.backend_name(
+        _backend.get_namespace(dev)
+    ) == _backend.backend_name(xp)
+    np.testing.assert_array_equal(_backend.to_numpy(dev), host)
+    np.testing.assert_array_equal(_backend.to_numpy(_backend.take_rows(dev, [4, 0])), host[[4, 0]])
     mask = np.array([True, False, True, False, False])
-    np.testing.assert_array_equal(B.to_numpy(B.take_rows(dev, mask)), host[mask])
-    np.testing.assert_array_equal(B.to_numpy(B.take_cols(dev, [3, 1])), host[:, [3, 1]])
+    np.testing.assert_array_equal(_backend.to_numpy(_backend.take_rows(dev, mask)), host[mask])
+    np.testing.assert_array_equal(
+        _backend.to_numpy(_backend.take_cols(dev, [3, 1])), host[:, [3, 1]]
+    )
 
 
 def test_step_log_records_backend(xp):
-    B.clear_step_log()
-    with B.timed_step("unit-step", xp, note="why"):
+    _backend.clear_step_log()
+    with _backend.timed_step("unit-step", xp, note="why"):
         pass
-    rec = B.step_log()[-1]
+    rec = _backend.step_log()[-1]
     assert rec.step == "unit-step" and rec.note == "why" and rec.seconds >= 0
-    assert rec.backend == B.backend_name(xp)
+    assert rec.backend == _backend.backend_name(xp)
 
 
 def test_free_memory_is_positive():
-    assert B.free_memory_bytes(B.resolve_xp("cpu")) > 0
+    assert _backend.free_memory_bytes(_backend.resolve_xp("cpu")) > 0

@@ -11,7 +11,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 import gpu_moa as gm
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.tl._pca import pca_fit, pca_fit_from_scatter, pca_transform
 
 
@@ -43,17 +43,19 @@ def test_pca_fit_matches_sklearn(xp, rng, shape):
         assert type(got) is type(xp.asarray(X))
         assert got.dtype == xp.float32
         np.testing.assert_allclose(
-            B.to_numpy(got), getattr(oracle, name), rtol=2e-4, atol=2e-4, err_msg=name
+            _backend.to_numpy(got), getattr(oracle, name), rtol=2e-4, atol=2e-4, err_msg=name
         )
     np.testing.assert_allclose(
-        B.to_numpy(fit.explained_variance_ratio_), oracle.explained_variance_ratio_, atol=1e-5
+        _backend.to_numpy(fit.explained_variance_ratio_),
+        oracle.explained_variance_ratio_,
+        atol=1e-5,
     )
     for whiten in (False, True):
         want = PCA(n_components=k, svd_solver="full", whiten=whiten).fit_transform(
             X.astype(np.float64)
         )
         got = pca_transform(fit, xp.asarray(X), whiten=whiten)
-        np.testing.assert_allclose(B.to_numpy(got), want, rtol=1e-3, atol=2e-3)
+        np.testing.assert_allclose(_backend.to_numpy(got), want, rtol=1e-3, atol=2e-3)
 
 
 def test_pca_profiles(xp, rng):
@@ -65,12 +67,12 @@ def test_pca_profiles(xp, rng):
     assert scores.shape == (300, 5) and scores.dtype == xp.float32
     assert type(scores) is type(p.X)
     want = PCA(n_components=5, whiten=True).fit_transform(X.astype(np.float64))
-    np.testing.assert_allclose(B.to_numpy(scores), want, rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(_backend.to_numpy(scores), want, rtol=1e-3, atol=2e-3)
     info = out.uns["pca"]
     assert info["components"].shape == (5, 25)
     assert info["features"] == p.var_names and info["whiten"] is True
     np.testing.assert_allclose(
-        B.to_numpy(info["variance_ratio"]),
+        _backend.to_numpy(info["variance_ratio"]),
         PCA(5).fit(X.astype(np.float64)).explained_variance_ratio_,
         atol=1e-5,
     )
@@ -102,17 +104,19 @@ def test_partition_merge_equals_single_fit(xp, rng):
     merged = pca_fit_from_scatter(xp.asarray(M2), xp.asarray(mean.astype(np.float32)), n, n_comps=7)
     full = pca_fit(xp.asarray(X), n_comps=7)
     np.testing.assert_allclose(
-        B.to_numpy(merged.components_), B.to_numpy(full.components_), atol=1e-4
+        _backend.to_numpy(merged.components_), _backend.to_numpy(full.components_), atol=1e-4
     )
     np.testing.assert_allclose(
-        B.to_numpy(merged.explained_variance_), B.to_numpy(full.explained_variance_), rtol=1e-4
+        _backend.to_numpy(merged.explained_variance_),
+        _backend.to_numpy(full.explained_variance_),
+        rtol=1e-4,
     )
 
 
 def test_backend_is_logged(rng):
-    B.clear_step_log()
+    _backend.clear_step_log()
     pca_fit(_data(rng), n_comps=3)
-    (rec,) = [r for r in B.step_log() if r.step.startswith("pca")]
+    (rec,) = [r for r in _backend.step_log() if r.step.startswith("pca")]
     assert rec.step == "pca[covariance_eigh]" and rec.backend == "numpy"
     assert "exact covariance-eigh" in rec.note
 
@@ -145,7 +149,7 @@ def test_pca_on_gpu_matches_cpu(rng):
     X = _data(rng)
     fit = pca_fit(cupy.asarray(X), n_comps=5)
     want = PCA(5, svd_solver="full").fit(X.astype(np.float64))
-    np.testing.assert_allclose(B.to_numpy(fit.components_), want.components_, atol=1e-3)
+    np.testing.assert_allclose(_backend.to_numpy(fit.components_), want.components_, atol=1e-3)
 
 
 def test_full_size_in_subprocess():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import gpu_moa as gm
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 
 def _toy(xp=None):
@@ -25,10 +25,10 @@ def _toy(xp=None):
 def test_make_profiles_casts_and_infers_kinds(xp):
     p = _toy(xp)
     assert p.shape == (3, 4)
-    assert B.to_numpy(p.X).dtype == np.float32
+    assert _backend.to_numpy(p.X).dtype == np.float32
     assert p.var["kind"].tolist() == ["gene", "gene", "cell", "cell"]
     assert p.genes.var_names == ["g-0", "g-1"] and p.cells.var_names == ["c-0", "c-1"]
-    np.testing.assert_array_equal(B.to_numpy(p.cells.X), np.arange(12).reshape(3, 4)[:, 2:])
+    np.testing.assert_array_equal(_backend.to_numpy(p.cells.X), np.arange(12).reshape(3, 4)[:, 2:])
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,10 @@ def test_row_subsetting_keeps_everything_aligned(xp, rows, expected):
     sub = p[rows]
     assert sub.obs.index.tolist() == expected
     order = [int(s[1]) - 1 for s in expected]
-    np.testing.assert_array_equal(B.to_numpy(sub.X), np.arange(12).reshape(3, 4)[order])
-    np.testing.assert_array_equal(B.to_numpy(sub.Y), np.array([[1, 0], [0, 1], [0, 0]])[order])
+    np.testing.assert_array_equal(_backend.to_numpy(sub.X), np.arange(12).reshape(3, 4)[order])
+    np.testing.assert_array_equal(
+        _backend.to_numpy(sub.Y), np.array([[1, 0], [0, 1], [0, 0]])[order]
+    )
 
 
 def test_unknown_sig_id_and_bad_mask():
@@ -67,7 +69,7 @@ def test_shape_mismatches_are_rejected():
 
 def test_to_moves_arrays_and_to_frame(xp):
     p = _toy().to(xp)
-    assert B.backend_name(p.xp) == B.backend_name(xp)
+    assert _backend.backend_name(p.xp) == _backend.backend_name(xp)
     frame = p.to_frame(labels=True)
     assert list(frame.columns[:2]) == ["cp_type", "drug_id"]
     assert frame.loc["s2", "g-1"] == 5.0 and frame.loc["s2", "b"] == 1

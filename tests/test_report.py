@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import gpu_moa as gm
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.run import RunContext, Section, report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -61,8 +61,10 @@ def _context(tmp_path):
     ]
     ctx.metrics = {"data": {"train": {"rows": 4}}, "eda": {"top_gene": "CCNA2"}}
     ctx.timings = {"summary": 0.5, "eda": 1.25}
-    B.clear_step_log()
-    B.log_backend("pca[covariance_eigh]", "numpy", note="data on the CPU: exact covariance-eigh")
+    _backend.clear_step_log()
+    _backend.log_backend(
+        "pca[covariance_eigh]", "numpy", note="data on the CPU: exact covariance-eigh"
+    )
     return ctx
 
 
@@ -134,7 +136,7 @@ def staged_run(small_lish_moa, tmp_path_factory):
     ctx = RunContext(
         train=small_lish_moa, test=None, out=out, device="cpu", quick=True, source="small preset"
     )
-    B.clear_step_log()
+    _backend.clear_step_log()
     with gm.settings.override(progress=False):
         run.run_stages(ctx, ("summary", "eda", "embedding"))
     run.write_outputs(ctx)

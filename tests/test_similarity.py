@@ -200,3 +200,20 @@ def test_topk_reference_chunks_merge_exactly(xp, rng, monkeypatch, chunk):
     order, best = _brute_topk(S, 12)
     np.testing.assert_array_equal(gm.to_numpy(idx), order)
     np.testing.assert_allclose(gm.to_numpy(val), best, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [gm.tl.similarity, gm.tl.similarity_topk])
+def test_B_keyword_is_deprecated_but_works(fn):
+    rng = np.random.default_rng(0)
+    A, R = rng.normal(size=(6, 5)), rng.normal(size=(9, 5))
+    with pytest.warns(DeprecationWarning, match="reference="):
+        old = fn(A, B_=R)
+    new = fn(A, reference=R)
+    for got, want in zip(
+        old if isinstance(old, tuple) else (old,),
+        new if isinstance(new, tuple) else (new,),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="once"):
+        fn(A, R, B_=R)

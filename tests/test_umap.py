@@ -10,7 +10,7 @@ from sklearn.manifold import trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
 import gpu_moa as gm
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.tl._umap_graph import exact_knn, fuzzy_graph, smooth_knn_sigmas
 
 
@@ -71,7 +71,7 @@ def test_smooth_knn_sigmas(xp):
     X, _ = _clusters(n=200)
     idx, dist = exact_knn(X, k=10)
     rho, sigma = smooth_knn_sigmas(xp.asarray(dist))
-    rho, sigma = B.to_numpy(rho), B.to_numpy(sigma)
+    rho, sigma = _backend.to_numpy(rho), _backend.to_numpy(sigma)
     for i in range(0, 200, 17):
         want_rho, want_sigma = _sigma_oracle(dist[i].astype(np.float64))
         assert rho[i] == pytest.approx(want_rho, rel=1e-6)
@@ -130,14 +130,14 @@ def test_umap_in_namespace_and_deterministic(xp, embedded):
     out = gm.tl.umap(_profiles(X, xp), n_neighbors=10, random_state=0)
     emb = out.obsm["X_umap"]
     assert type(emb) is type(xp.asarray(X)) and emb.dtype == xp.float32
-    np.testing.assert_allclose(B.to_numpy(emb), ref.obsm["X_umap"], atol=1e-4)
+    np.testing.assert_allclose(_backend.to_numpy(emb), ref.obsm["X_umap"], atol=1e-4)
 
 
 def test_umap_logs_backend_and_reason():
     X, _ = _clusters(n=30)
-    B.clear_step_log()
+    _backend.clear_step_log()
     gm.tl.umap(_profiles(X, np), n_neighbors=50, random_state=1)  # n_neighbors is capped
-    (rec,) = [r for r in B.step_log() if r.step == "umap"]
+    (rec,) = [r for r in _backend.step_log() if r.step == "umap"]
     assert rec.backend == "umap-learn" and rec.device == "cpu"
     assert "umap-learn" in rec.note
 

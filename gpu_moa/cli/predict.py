@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 
 def register(
@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     from gpu_moa.models._cv import control_mask
 
     model = TrainedModel.load(args.model)
-    p = load_split(args.data, "test", B.resolve_device(args.device))
+    p = load_split(args.data, "test", _backend.resolve_device(args.device))
     proba = model.predict(p)
     path = io.write_submission(
         proba.to_numpy(), p.sig_ids, model.label_names, Path(args.out), controls=control_mask(p)

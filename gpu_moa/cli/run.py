@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpu_moa import _backend as B
-from gpu_moa import run
+from gpu_moa import _backend, run
 from gpu_moa.cli import _cluster
 from gpu_moa.profiles import Profiles
 
@@ -58,8 +57,8 @@ def load_train_test(path: Path, device: str) -> tuple[Profiles, Profiles | None]
 
 def main(args: argparse.Namespace) -> int:
     """Run the pipeline for parsed ``args``; returns the exit status."""
-    device = B.resolve_device(args.device)
-    B.clear_step_log()
+    device = _backend.resolve_device(args.device)
+    _backend.clear_step_log()
     from gpu_moa import datasets
 
     path = (

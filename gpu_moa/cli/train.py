@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gpu_moa import _backend as B
-from gpu_moa import dist
+from gpu_moa import _backend, dist
 from gpu_moa._atomic import atomic_path, write_text_atomic
 from gpu_moa.cli import _cluster
 
@@ -130,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
             "gpu-moa train: error: --C auto runs on a single device; choose C without --cluster "
             "(on a sample if need be) and pass the number with --C"
         )
-    device = B.resolve_device(args.device)
+    device = _backend.resolve_device(args.device)
     p = load_split(args.data, "train", device)
     with _cluster.cluster_from_args(args) as cluster:
         logistic = logistic_for(args, cluster, int((~control_mask(p)).sum()))

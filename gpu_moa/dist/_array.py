@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.dist._cluster import compute, import_dask
 from gpu_moa.profiles import Profiles
 
@@ -52,8 +52,8 @@ def to_dask(p_or_array: Any, *, chunk_rows: int | None) -> Any:
             spec[0] = chunk_rows
         return x.rechunk(spec)
     rows = "auto" if chunk_rows is None else chunk_rows
-    if not (B.is_numpy_namespace(B.get_namespace(x)) or B.device_of(x) == "gpu"):
-        x = B.to_numpy(x)
+    if not (_backend.is_numpy_namespace(_backend.get_namespace(x)) or _backend.device_of(x) == "gpu"):
+        x = _backend.to_numpy(x)
     meta = x[(slice(0, 0),) * x.ndim]
     return da.from_array(x, chunks=(rows, *x.shape[1:]), meta=meta, asarray=False)
 
@@ -116,7 +116,7 @@ class Moments:
 
     def std(self, *, ddof: int = 1) -> Any:
         """Standard deviation per feature (vector ``M2`` only)."""
-        return B.get_namespace(self.M2).sqrt(self.var(ddof=ddof))
+        return _backend.get_namespace(self.M2).sqrt(self.var(ddof=ddof))
 
 
 def block_moments(x: Any, *, scatter: bool = False) -> Moments:
@@ -125,7 +125,7 @@ def block_moments(x: Any, *, scatter: bool = False) -> Moments:
     The scatter is a float32 matrix product of the block centred on its own mean (then kept in
     float64); the two operands are distinct buffers (OpenBLAS crashes on ``A.T @ A`` of one).
     """
-    xp = B.get_namespace(x)
+    xp = _backend.get_namespace(x)
     mean = xp.mean(xp.astype(x, xp.float64), axis=0)
     centred = x - xp.astype(mean, x.dtype)
     if scatter:
@@ -143,7 +143,7 @@ def merge_moments(a: Moments, b: Moments) -> Moments:
         return b
     if b.count == 0:
         return a
-    xp = B.get_namespace(a.mean)
+    xp = _backend.get_namespace(a.mean)
     n = a.count + b.count
     delta = b.mean - a.mean
     mean = a.mean + delta * (b.count / n)

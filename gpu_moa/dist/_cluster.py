@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from types import ModuleType, TracebackType
 from typing import Any
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._settings import settings
 
 logger = logging.getLogger("gpu_moa")
@@ -35,7 +35,7 @@ def import_dask(name: str = "dask.array") -> ModuleType:
         return importlib.import_module(name)
     except ImportError as exc:
         hint = DASK_CUDA_INSTALL_HINT if name.startswith("dask_cuda") else DASK_INSTALL_HINT
-        raise B.BackendUnavailableError(f"{name} is not available ({exc}): {hint}") from exc
+        raise _backend.BackendUnavailableError(f"{name} is not available ({exc}): {hint}") from exc
 
 
 class Cluster:
@@ -96,7 +96,7 @@ def _resolve_kind(kind: str) -> str:
         raise ValueError(f"kind must be 'auto', 'cpu' or 'cuda', got {kind!r}")
     if kind != "auto":
         return kind
-    if B.has_gpu() and importlib.util.find_spec("dask_cuda") is not None:
+    if _backend.has_gpu() and importlib.util.find_spec("dask_cuda") is not None:
         return "cuda"
     return "cpu"
 
@@ -148,7 +148,7 @@ def cluster(
     kind = _resolve_kind(kind)
     if kind == "cuda":
         dask_cuda = import_dask("dask_cuda")
-        B.resolve_device("gpu")  # raises with the CuPy install hint when no GPU works
+        _backend.resolve_device("gpu")  # raises with the CuPy install hint when no GPU works
         local = dask_cuda.LocalCUDACluster(n_workers=n_workers, **kwargs)
     else:
         if n_workers is not None and threads_per_worker is None:

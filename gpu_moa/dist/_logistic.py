@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gpu_moa import _backend as bk
+from gpu_moa import _backend
 from gpu_moa.dist._array import (
     Moments,
     block_moments,
@@ -42,7 +42,7 @@ from gpu_moa._settings import settings
 
 def _first_pass(x: Any, y: Any) -> tuple[Moments, Any]:
     """Scatter moments of a feature block and its positives per label."""
-    xp = bk.get_namespace(y)
+    xp = _backend.get_namespace(y)
     return block_moments(x, scatter=True), xp.sum(y, axis=0, dtype=xp.float64)
 
 
@@ -51,15 +51,15 @@ def _merge_first(a: tuple[Moments, Any], b: tuple[Moments, Any]) -> tuple[Moment
 
 
 def _whiten_block(x: Any, mean: Any, T: Any) -> Any:
-    xp = bk.get_namespace(x)
-    return xp.matmul(x - xp.astype(bk.to_device(mean, xp), x.dtype), bk.to_device(T, xp))
+    xp = _backend.get_namespace(x)
+    return xp.matmul(x - xp.astype(_backend.to_device(mean, xp), x.dtype), _backend.to_device(T, xp))
 
 
 def _loss_grad(z: Any, y: Any, U: Any, b: Any) -> tuple[Any, Any, Any]:
     """Summed loss (K,), ``z^T (P - y)`` (r x K) and ``sum(P - y)`` (K,) of one partition."""
-    xp = bk.get_namespace(z)
-    L = xp.matmul(z, xp.astype(bk.to_device(U, xp), z.dtype)) + xp.astype(
-        bk.to_device(b, xp), z.dtype
+    xp = _backend.get_namespace(z)
+    L = xp.matmul(z, xp.astype(_backend.to_device(U, xp), z.dtype)) + xp.astype(
+        _backend.to_device(b, xp), z.dtype
     )
     mean_loss, e = _mean_loss(xp, L, y)
     R = sigmoid(xp, L, e) - y
@@ -73,7 +73,7 @@ def _add(a: tuple, b: tuple) -> tuple:
 
 def _whitening(stats: Moments, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(T = V D^-1/2 in ``dtype``, V D^-1/2 in float64, kept variances d) on the host."""
-    cov = bk.to_numpy(stats.M2) / stats.count
+    cov = _backend.to_numpy(stats.M2) / stats.count
     d, V = np.linalg.eigh((cov + cov.T) / 2)
     keep = d > d.max() * max(cov.shape[0] * np.finfo(np.float64).eps, 1e-12)
     d, V = d[keep], V[:, keep]
@@ -122,12 +122,12 @@ def fit_logistic(
     (stats, pos) = compute(tree_reduce(first, _merge_first), desc="logistic: statistics")[0]
     n, p = stats.count, x.shape[1]
     if not fit_intercept:  # uncentred second moment, as the single-device solver uses
-        M2 = stats.M2 + n * bk.get_namespace(stats.mean).reshape(stats.mean, (-1, 1)) * stats.mean
+        M2 = stats.M2 + n * _backend.get_namespace(stats.mean).reshape(stats.mean, (-1, 1)) * stats.mean
         stats = Moments(n, stats.mean * 0.0, M2)
-    pos = bk.to_numpy(pos)
+    pos = _backend.to_numpy(pos)
     varying = np.flatnonzero((pos > 0) & (pos < n))
     T, T64, d = _whitening(stats, np.dtype(x.dtype))
-    mean = bk.to_numpy(stats.mean)
+    mean = _backend.to_numpy(stats.mean)
     z = x.map_blocks(_whiten_block, mean, T, chunks=(x.chunks[0], (T.shape[1],)), meta=x._meta)
     (z, yv) = dask.persist(z, y[:, varying])
     zb, ybv = row_blocks(z)[0], row_blocks(yv)[0]
@@ -146,7 +146,7 @@ def fit_logistic(
         parts = [dask.delayed(_loss_grad)(zi, yi, U, b) for zi, yi in zip(zb, ybv, strict=True)]
         with settings.override(progress=False):
             (total,) = compute(tree_reduce(parts, _add))
-        loss, gu, gb = map(bk.to_numpy, total)
+        loss, gu, gb = map(_backend.to_numpy, total)
         f = loss.sum() / n + 0.5 * np.sum(lam[:, None] * U * U)
         grad = np.vstack([gu / n + lam[:, None] * U, gb[None, :] / n])
         return f, (scale * grad).ravel()
@@ -172,10 +172,10 @@ def fit_logistic(
     prior = (pos + 0.5) / (n + 1)  # constant labels: MultilabelLogistic's smoothed prior
     coef, icpt = np.zeros((pos.size, p)), np.log(prior / (1 - prior))
     coef[varying], icpt[varying] = coef_v.T, icpt_v
-    xp = bk.get_namespace(x._meta)
+    xp = _backend.get_namespace(x._meta)
     return {
-        "coef": xp.astype(bk.to_device(coef, xp), x.dtype),
-        "intercept": xp.astype(bk.to_device(icpt, xp), x.dtype),
+        "coef": xp.astype(_backend.to_device(coef, xp), x.dtype),
+        "intercept": xp.astype(_backend.to_device(icpt, xp), x.dtype),
         "n_iter": np.where(np.isin(np.arange(pos.size), varying), nit, 0),
         "converged": np.full(pos.size, success),
     }

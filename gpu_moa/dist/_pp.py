@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.dist._array import (
     Moments,
     block_moments,
@@ -29,7 +29,7 @@ def _group_moments(x: Any, codes: np.ndarray, is_ref: np.ndarray) -> dict[int, M
     """Moments of the reference rows of each group present in one block."""
     out = {}
     for g in np.unique(codes[is_ref]):
-        out[int(g)] = block_moments(B.take_rows(x, (codes == g) & is_ref))
+        out[int(g)] = block_moments(_backend.take_rows(x, (codes == g) & is_ref))
     return out
 
 
@@ -87,14 +87,14 @@ def normalize(
             for blk, lo, size in zip(blocks, offsets, x.chunks[0], strict=True)
         ]
         (stats,) = compute(tree_reduce(parts, _merge_group_moments), desc="normalize")
-        xp = B.get_namespace(stats[0].mean)
+        xp = _backend.get_namespace(stats[0].mean)
         centre = xp.stack([stats[g].mean for g in range(n_groups)])
         spread = xp.stack([stats[g].std(ddof=0) for g in range(n_groups)])
     else:
         (R,) = compute(x[np.flatnonzero(is_ref)], desc="normalize: reference rows")
-        xp = B.get_namespace(R)
+        xp = _backend.get_namespace(R)
         ref_codes = codes[is_ref]
-        stats = [median_mad(B.take_rows(R, ref_codes == g), xp) for g in range(n_groups)]
+        stats = [median_mad(_backend.take_rows(R, ref_codes == g), xp) for g in range(n_groups)]
         centre, spread = xp.stack([c for c, _ in stats]), xp.stack([s for _, s in stats])
     codes_d = da.from_array(codes, chunks=(x.chunks[0],))
     fn = functools.partial(_apply, centre=centre, spread=spread, epsilon=epsilon)

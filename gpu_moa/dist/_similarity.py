@@ -12,8 +12,9 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_moa import _backend as bk
+from gpu_moa import _backend
 from gpu_moa.dist._array import row_blocks, to_dask, tree_reduce
+from gpu_moa.tl._similarity import deprecated_reference
 from gpu_moa.dist._cluster import compute, import_dask
 
 
@@ -28,7 +29,7 @@ class TopK:
 
 def merge_topk(a: TopK, b: TopK, *, k: int) -> TopK:
     """Keep the ``k`` best of two candidate sets per query: higher score first, then lower index."""
-    xp = bk.get_namespace(a.scores)
+    xp = _backend.get_namespace(a.scores)
     scores = xp.concat([a.scores, b.scores], axis=1)
     indices = xp.concat([a.indices, b.indices], axis=1)
     order = xp.argsort(indices, axis=1, stable=True)
@@ -44,13 +45,13 @@ def local_topk(query: Any, ref: Any, offset: int, *, same_block: bool = False, *
     """Single-device top-k of a query block against one reference block, with global indices.
 
     ``ref`` is moved to the query's namespace (a host block read from a file, a GPU query);
-    ``same_block`` runs the all-vs-all search of a diagonal block (``B_=None``) so the
+    ``same_block`` runs the all-vs-all search of a diagonal block (``reference=None``) so the
     single-device self-exclusion applies; ``kw`` goes to :func:`gpu_moa.tl.similarity_topk`.
     """
     from gpu_moa.tl._similarity import similarity_topk as single_topk
 
-    xp = bk.get_namespace(query)
-    ref = None if same_block else bk.to_device(ref, xp)
+    xp = _backend.get_namespace(query)
+    ref = None if same_block else _backend.to_device(ref, xp)
     idx, scores = single_topk(query, ref, **kw)
     return TopK(xp.where(idx >= 0, idx + offset, idx), scores)
 
@@ -63,7 +64,7 @@ def _groups_kw(exclude_groups: Any, q: slice, r: slice) -> dict[str, Any]:
 
 def similarity_topk(
     A: Any,
-    B_: Any = None,
+    reference: Any = None,
     *,
     k: int = 10,
     metric: str = "pearson",
@@ -72,6 +73,7 @@ def similarity_topk(
     block_rows: int | None = None,
     precision: str = "float32",
     chunk_rows: int | None = None,
+    B_: Any = None,
 ) -> tuple[Any, Any]:
     """Partitioned twin of :func:`gpu_moa.tl.similarity_topk` (same options and result).
 
@@ -82,7 +84,7 @@ def similarity_topk(
     ----------
     A : Profiles, array or dask array, shape (n, p)
         Queries (NumPy/CuPy chunks).
-    B_ : Profiles, array or dask array, shape (m, p), optional
+    reference : Profiles, array or dask array, shape (m, p), optional
         Reference; None searches ``A`` against itself (all-vs-all).
     k, metric, exclude_self, exclude_groups, block_rows, precision
         As in :func:`gpu_moa.tl.similarity_topk` (``exclude_groups``: host integer codes;
@@ -90,6 +92,8 @@ def similarity_topk(
     chunk_rows : int, optional
         Rows per partition of the queries and of the reference (None keeps dask chunks or
         lets Dask choose).
+    B_ : optional
+        Deprecated name of ``reference`` (removed in the next release).
 
     Returns
     -------
@@ -98,11 +102,12 @@ def similarity_topk(
     scores : float32 array, same shape
         Similarities, descending.
     """
+    reference = deprecated_reference(reference, B_, "dist.similarity_topk")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     delayed = import_dask("dask").delayed
     qa = to_dask(A, chunk_rows=chunk_rows)
-    ra = qa if B_ is None else to_dask(B_, chunk_rows=chunk_rows)
+    ra = qa if reference is None else to_dask(reference, chunk_rows=chunk_rows)
     (q_blocks, q_offsets), (r_blocks, r_offsets) = row_blocks(qa), row_blocks(ra)
     kw = {
         "k": k,
@@ -118,14 +123,14 @@ def similarity_topk(
         parts = []
         for ri, (rb, rlo) in enumerate(zip(r_blocks, r_offsets, strict=True)):
             rs = slice(rlo, rlo + ra.chunks[0][ri])
-            same = B_ is None and qi == ri
+            same = reference is None and qi == ri
             fn = functools.partial(
                 local_topk, same_block=same, **kw, **_groups_kw(exclude_groups, qs, rs)
             )
             parts.append(delayed(fn)(qb, rb, rlo))
         per_query.append(tree_reduce(parts, merge))
     results = compute(*per_query, desc="similarity top-k")
-    xp = bk.get_namespace(results[0].scores)
+    xp = _backend.get_namespace(results[0].scores)
     return (
         xp.concat([r.indices for r in results], axis=0),
         xp.concat([r.scores for r in results], axis=0),

@@ -19,7 +19,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from gpu_moa import _backend as bk
+from gpu_moa import _backend
 from gpu_moa.dist._cluster import current_client, import_dask
 from gpu_moa.dist._similarity import TopK, local_topk, merge_topk
 from gpu_moa._settings import settings
@@ -191,7 +191,7 @@ def similarity_topk_stream(
                 best = _merge(best, local_topk(query, block, offset, **kw), k)
                 bar.update(1)
     if best is None:  # empty file
-        xp = bk.get_namespace(query)
+        xp = _backend.get_namespace(query)
         n = query.shape[0]
         return xp.zeros((n, 0), dtype=xp.int64), xp.zeros((n, 0), dtype=xp.float32)
     return best.indices, best.scores

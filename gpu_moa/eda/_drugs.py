@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import data_error
 from gpu_moa.eda._groups import group_means, group_sums, groups_of
 from gpu_moa.eda._names import display_names, feature_position, long_name
@@ -35,7 +35,7 @@ def drug_ranks(p: Profiles, *, cell: str) -> pd.DataFrame:
     """
     pos = feature_position(p, cell, kind="cell" if "kind" in p.var else None)
     groups = groups_of(p, "drug_id")
-    means = B.to_numpy(group_means(B.take_cols(p.X, [pos]), groups))[:, 0]
+    means = _backend.to_numpy(group_means(_backend.take_cols(p.X, [pos]), groups))[:, 0]
     table = pd.DataFrame(
         {
             "drug_id": groups.keys.to_numpy(),
@@ -74,7 +74,7 @@ def drug_moas(p: Profiles, *, which: str = "scored") -> pd.DataFrame:
         names += p.extra_label_names
     Y = xp.concat(blocks, axis=1) if len(blocks) > 1 else p.Y
     groups = groups_of(p, "drug_id")
-    hits = B.to_numpy(group_sums(xp.astype(Y > 0.5, xp.float32), groups)) > 0
+    hits = _backend.to_numpy(group_sums(xp.astype(Y > 0.5, xp.float32), groups)) > 0
     return pd.DataFrame(hits, index=groups.keys, columns=names)
 
 
@@ -194,7 +194,7 @@ def replicate_reproducibility(
     """
     if kind not in ("gene", "cell", "all"):
         raise ValueError(f"kind must be 'gene', 'cell' or 'all', got {kind!r}")
-    X = p.X if kind == "all" else B.take_cols(p.X, np.flatnonzero(p.var["kind"] == kind))
+    X = p.X if kind == "all" else _backend.take_cols(p.X, np.flatnonzero(p.var["kind"] == kind))
     xp = p.xp
     Xc = X - xp.mean(X, axis=1, keepdims=True)
     norm = xp.sqrt(xp.sum(Xc * Xc, axis=1, keepdims=True))
@@ -202,7 +202,7 @@ def replicate_reproducibility(
     groups = groups_of(p, by)
     S = group_sums(Z, groups)
     self_dot = group_sums(xp.sum(Z * Z, axis=1), groups)
-    pair_sum = B.to_numpy((xp.sum(S * S, axis=1) - self_dot) / 2.0)
+    pair_sum = _backend.to_numpy((xp.sum(S * S, axis=1) - self_dot) / 2.0)
     m = groups.counts.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_corr = np.where(m > 1, pair_sum / (m * (m - 1) / 2.0), np.nan)

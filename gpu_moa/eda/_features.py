@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import data_error
 from gpu_moa.eda._groups import group_sums, groups_of
 from gpu_moa.eda._names import display_names
@@ -55,8 +55,8 @@ def label_frequencies(p: Profiles, *, which: str = "scored") -> pd.DataFrame:
                 "no labels loaded",
                 "load the targets files (train_targets_*.csv) with the features",
             )
-        xp = B.get_namespace(Y)
-        positives = B.to_numpy(xp.sum(xp.astype(Y > 0.5, xp.int64), axis=0))
+        xp = _backend.get_namespace(Y)
+        positives = _backend.to_numpy(xp.sum(xp.astype(Y > 0.5, xp.int64), axis=0))
         parts.append(
             pd.DataFrame(
                 {
@@ -88,7 +88,7 @@ def feature_variance(p: Profiles, *, kind: str = "all") -> pd.DataFrame:
     """
     mask = _kind_mask(p, kind)
     xp = p.xp
-    var = B.to_numpy(xp.var(p.X, axis=0, correction=1)).astype(np.float64)
+    var = _backend.to_numpy(xp.var(p.X, axis=0, correction=1)).astype(np.float64)
     table = pd.DataFrame(
         {"name": display_names(p.var), "kind": p.var["kind"].to_numpy(), "variance": var},
         index=pd.Index(p.var_names, name="feature"),
@@ -154,7 +154,7 @@ def control_vs_treatment(p: Profiles, *, by: str = "cp_type") -> pd.DataFrame:
         cols = np.flatnonzero(_kind_mask(p, kind))
         if cols.size == 0:
             continue
-        X = B.take_cols(p.X, cols)
+        X = _backend.take_cols(p.X, cols)
         stats = xp.stack(
             [
                 xp.sum(X, axis=1),
@@ -166,7 +166,7 @@ def control_vs_treatment(p: Profiles, *, by: str = "cp_type") -> pd.DataFrame:
             ],
             axis=1,
         )
-        sums = B.to_numpy(group_sums(stats, groups))
+        sums = _backend.to_numpy(group_sums(stats, groups))
         for key, n_rows, s in zip(groups.keys, groups.counts, sums, strict=True):
             m = n_rows * cols.size
             mean = s[0] / m

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import (
     check_allowed,
     check_binary,
@@ -93,12 +93,12 @@ def build_obs(meta: pd.DataFrame, path: Path, split: str) -> pd.DataFrame:
 
 def check_features(values: Any, names: Sequence[str], sig_ids: pd.Index, path: Path) -> None:
     """Raise on NaN/inf anywhere in the (host or device) feature block."""
-    xp = B.get_namespace(values)
+    xp = _backend.get_namespace(values)
     # fast path: one reduction, no temporary; NaN/inf make the sum non-finite (so does a
     # finite overflow, which only sends us to the exact check)
     if bool(xp.isfinite(xp.sum(values))) or bool(xp.all(xp.isfinite(values))):
         return
-    check_finite(B.to_numpy(values), list(names), sig_ids, str(path))
+    check_finite(_backend.to_numpy(values), list(names), sig_ids, str(path))
 
 
 def check_labels(values: np.ndarray, names: Sequence[str], sig_ids: pd.Index, path: Path) -> None:
@@ -137,7 +137,7 @@ def read_targets(table: Any, expected: pd.Index, reference: str) -> np.ndarray:
     path = table.path
     require_columns(list(table.meta.columns), ("sig_id",), str(path))
     ids = sig_index(table.meta, path)
-    values = B.to_numpy(table.values)
+    values = _backend.to_numpy(table.values)
     check_labels(values, table.value_names, ids, path)
     order = align_rows(ids, expected, path, reference)
     return values if order is None else values[order]

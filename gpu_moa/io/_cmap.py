@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import check_unique, data_error
 from gpu_moa.io._checks import check_features
 from gpu_moa.profiles import VAR_COLUMNS, Profiles
@@ -96,8 +96,8 @@ def build_profiles(
     obs = meta_frame(col_meta, col_ids, "sig_id")
     var = gene_var(meta_frame(row_meta, row_ids, "feature"))
     check_features(X, var.index.tolist(), obs.index, path)
-    xp = B.resolve_xp(device)
-    return Profiles(X=B.to_device(np.ascontiguousarray(X, np.float32), xp), obs=obs, var=var)
+    xp = _backend.resolve_xp(device)
+    return Profiles(X=_backend.to_device(np.ascontiguousarray(X, np.float32), xp), obs=obs, var=var)
 
 
 def format_meta(column: pd.Series) -> list[str]:

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError, data_error
 
 _BLOCK_SIZE = 4 << 20
@@ -263,5 +263,5 @@ def read_csv(
     meta_names = [n for n in names if n not in value_set]
     meta = table.select(meta_names).to_pandas()
     values = to_matrix(table.select(list(value_names)))
-    B.log_backend("read_csv", "pyarrow", device="cpu", note=path.name)
+    _backend.log_backend("read_csv", "pyarrow", device="cpu", note=path.name)
     return CsvTable(path, meta, values, list(value_names))

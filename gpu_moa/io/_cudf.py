@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 
 def read_csv_cudf(
@@ -24,7 +24,7 @@ def read_csv_cudf(
     skip_rows: int,
 ) -> tuple[pd.DataFrame, Any] | None:
     """Return (string metadata as pandas, float32 CuPy block) or None when cuDF cannot do it."""
-    cudf = B.import_cudf()
+    cudf = _backend.import_cudf()
     values = set(value_names)
     dtype = {n: ("float32" if n in values else "str") for n in names}
     try:
@@ -41,7 +41,7 @@ def read_csv_cudf(
         meta = df[[n for n in names if n not in values]].to_pandas()
         block = df[list(value_names)].to_cupy(dtype="float32", na_value=float("nan"))
     except Exception as exc:  # noqa: BLE001 - any cuDF failure falls back to the host parser
-        B.log_backend("read_csv", "pyarrow", note=f"cuDF could not parse {path.name}: {exc}")
+        _backend.log_backend("read_csv", "pyarrow", note=f"cuDF could not parse {path.name}: {exc}")
         return None
-    B.log_backend("read_csv", "cudf", device="gpu", note=path.name)
+    _backend.log_backend("read_csv", "cudf", device="gpu", note=path.name)
     return meta, block

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import DataError, data_error
 from gpu_moa.io._cmap import build_profiles, export_meta, format_meta, select_ids
@@ -166,7 +166,7 @@ def write_gct(p: Profiles, path: str | Path) -> Path:
     head.write("\t".join(["id", *row_meta.columns, *format_meta(p.obs.index.to_series())]) + "\n")
     for name in col_meta.columns:
         head.write("\t".join([name, *(["na"] * n_r), *format_meta(col_meta[name])]) + "\n")
-    X = np.ascontiguousarray(B.to_numpy(p.X).T, dtype=np.float32)
+    X = np.ascontiguousarray(_backend.to_numpy(p.X).T, dtype=np.float32)
     body = {"id": format_meta(p.var.index.to_series())}
     body.update({f"m{j}": format_meta(row_meta[c]) for j, c in enumerate(row_meta.columns)})
     body.update({f"x{j}": X[:, j] for j in range(p.n_obs)})

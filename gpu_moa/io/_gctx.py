@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import data_error
 from gpu_moa.io._cmap import build_profiles, export_meta, select_ids
@@ -200,7 +200,7 @@ def write_gctx(p: Profiles, path: str | Path) -> Path:
     """
     import h5py
 
-    X = np.ascontiguousarray(B.to_numpy(p.X), dtype=np.float32)
+    X = np.ascontiguousarray(_backend.to_numpy(p.X), dtype=np.float32)
     chunks = (max(1, min(p.n_obs, 256)), max(1, min(p.n_vars, 1024))) if X.size else None
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["version"] = "GCTX1.0"

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import data_error
-from gpu_moa.io import _checks as C
+from gpu_moa.io import _checks
 from gpu_moa.io._annotate import feature_var, kaggle_name, label_sets
 from gpu_moa.io._csv import read_csv, read_header
 from gpu_moa.profiles import Profiles
@@ -59,9 +59,11 @@ def read_lish_moa(path: str | Path, *, device: str = "auto", split: str = "train
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     path = Path(path)
-    xp = B.resolve_xp(device)
-    with B.timed_step("read_lish_moa", xp, note=f"{path.name}, split={split}"):
-        profiles = assemble(_read_parts(path, split, B.is_cupy_namespace(xp) and B.has_cudf()), xp)
+    xp = _backend.resolve_xp(device)
+    with _backend.timed_step("read_lish_moa", xp, note=f"{path.name}, split={split}"):
+        profiles = assemble(
+            _read_parts(path, split, _backend.is_cupy_namespace(xp) and _backend.has_cudf()), xp
+        )
     return profiles.replace(uns={"source": str(path)})
 
 
@@ -105,11 +107,11 @@ def _find(folder: Path, stem: str, *, required: bool) -> Path | None:
 def _read_kaggle_part(folder: Path, split: str, gpu: bool) -> dict[str, Any]:
     features_path = _find(folder, f"{split}_features", required=True)
     columns = read_header(features_path)
-    names = C.feature_names(columns, features_path)
-    C.require_columns(columns, C.FEATURE_META, str(features_path))
+    names = _checks.feature_names(columns, features_path)
+    _checks.require_columns(columns, _checks.FEATURE_META, str(features_path))
     table = read_csv(features_path, names, gpu=gpu)
-    obs = C.build_obs(table.meta, features_path, split)
-    C.check_features(table.values, names, obs.index, features_path)
+    obs = _checks.build_obs(table.meta, features_path, split)
+    _checks.check_features(table.values, names, obs.index, features_path)
     part: dict[str, Any] = {"X": table.values, "obs": obs, "features": names}
     if split == "test":
         return part
@@ -122,7 +124,7 @@ def _read_kaggle_part(folder: Path, split: str, gpu: bool) -> dict[str, Any]:
         if target_path is not None:
             labels = [c for c in read_header(target_path) if c != "sig_id"]
             targets = read_csv(target_path, labels, integers=True)
-            part[key] = (C.read_targets(targets, obs.index, reference), labels)
+            part[key] = (_checks.read_targets(targets, obs.index, reference), labels)
     drug_path = _find(folder, "train_drug", required=False)
     if drug_path is None:
         warnings.warn(
@@ -132,7 +134,7 @@ def _read_kaggle_part(folder: Path, split: str, gpu: bool) -> dict[str, Any]:
             stacklevel=3,
         )
     else:
-        part["obs"] = C.attach_drugs(obs, read_csv(drug_path, []), reference)
+        part["obs"] = _checks.attach_drugs(obs, read_csv(drug_path, []), reference)
     return part
 
 
@@ -144,21 +146,23 @@ def _read_annotated(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
             "one file of the Kaggle layout was given, not the data set",
             f"pass the directory that holds it ({path.parent})",
         )
-    C.require_columns(columns, [c for c in _ANNOTATED_META if c != "drug_id"], str(path))
-    features = C.feature_names(columns, path)
+    _checks.require_columns(columns, [c for c in _ANNOTATED_META if c != "drug_id"], str(path))
+    features = _checks.feature_names(columns, path)
     labels = [c for c in columns if c not in _ANNOTATED_META and c not in set(features)]
     table = read_csv(path, features + labels, gpu=gpu)
     flag = table.meta["training"].str.lower().map(_TRAINING_VALUES)
     if flag.isna().any():
-        C.check_allowed(table.meta["training"][flag.isna()].unique(), ["0", "1"], "training", path)
+        _checks.check_allowed(
+            table.meta["training"][flag.isna()].unique(), ["0", "1"], "training", path
+        )
     flag = flag.to_numpy(dtype=bool)
     kaggle = [kaggle_name(n) for n in features]
-    C.check_unique(kaggle, "feature (after mapping annotated names to Kaggle ids)", str(path))
-    block = B.to_numpy(table.values) if labels else None
+    _checks.check_unique(kaggle, "feature (after mapping annotated names to Kaggle ids)", str(path))
+    block = _backend.to_numpy(table.values) if labels else None
     sets = label_sets()
     extra_names = [n for n in labels if sets.get(n) == "nonscored"]
     scored_names = [n for n in labels if sets.get(n) != "nonscored"]
-    obs_all = C.build_obs(table.meta, path, "train")
+    obs_all = _checks.build_obs(table.meta, path, "train")
     obs_all["split"] = pd.array(np.where(flag, "train", "test"), dtype="str")
     if "drug_id" in table.meta:
         obs_all["drug_id"] = pd.array(table.meta["drug_id"].to_numpy(), dtype="str")
@@ -168,15 +172,15 @@ def _read_annotated(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
             continue
         pos = np.flatnonzero(rows)
         obs = obs_all.iloc[pos]
-        X = B.take_rows(table.values[:, : len(features)], pos)
-        C.check_features(X, kaggle, obs.index, path)
+        X = _backend.take_rows(table.values[:, : len(features)], pos)
+        _checks.check_features(X, kaggle, obs.index, path)
         part: dict[str, Any] = {"X": X, "obs": obs, "features": kaggle}
         if name == "train" and block is not None:
             for key, chosen in (("scored", scored_names), ("extra", extra_names)):
                 if chosen:
                     cols = [len(features) + labels.index(n) for n in chosen]
                     Y = block[np.ix_(pos, cols)]
-                    C.check_labels(Y, chosen, obs.index, path)
+                    _checks.check_labels(Y, chosen, obs.index, path)
                     part[key] = (Y, chosen)
         parts.append(part)
     if not parts:
@@ -200,8 +204,10 @@ def assemble(parts: list[dict[str, Any]], xp: Any) -> Profiles:
             )
     obs = pd.concat([p["obs"] for p in parts])
     if not obs.index.is_unique:
-        C.check_unique(obs.index.to_numpy(), "sig_id (across train and test)", "lish-moa data")
-    X = [B.to_device(p["X"], xp) for p in parts]
+        _checks.check_unique(
+            obs.index.to_numpy(), "sig_id (across train and test)", "lish-moa data"
+        )
+    X = [_backend.to_device(p["X"], xp) for p in parts]
     X = X[0] if len(X) == 1 else xp.concat(X, axis=0)
     arrays: dict[str, Any] = {}
     for key in ("scored", "extra"):

@@ -20,10 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import data_error
-from gpu_moa.io import _checks as C
+from gpu_moa.io import _checks
 from gpu_moa.io._annotate import feature_var
 from gpu_moa.io._csv import to_matrix
 from gpu_moa.profiles import Profiles
@@ -60,12 +60,12 @@ def write_parquet(p: Profiles, path: str | Path, *, row_group_size: int = 65536)
     obs_table = pa.Table.from_pandas(obs, preserve_index=True)
     obs_names = [obs.index.name, *(n for n in obs_table.column_names if n != obs.index.name)]
     obs_table = obs_table.select(obs_names)
-    X = np.asfortranarray(B.to_numpy(p.X), dtype=np.float32)
+    X = np.asfortranarray(_backend.to_numpy(p.X), dtype=np.float32)
     arrays = list(obs_table.columns) + [pa.array(X[:, j]) for j in range(p.n_vars)]
     names = obs_names + p.var_names
     for Y, labels in ((p.Y, p.label_names), (p.Y_extra, p.extra_label_names)):
         if Y is not None:
-            block = np.asfortranarray(B.to_numpy(Y))
+            block = np.asfortranarray(_backend.to_numpy(Y))
             arrays += [_label_array(block[:, j]) for j in range(len(labels))]
             names += list(labels)
     if len(set(names)) != len(names):
@@ -100,9 +100,11 @@ def _layout(schema: pa.Schema, path: Path) -> dict[str, Any]:
     if _KEY in meta:
         return json.loads(meta[_KEY])
     names = list(schema.names)
-    features = C.feature_names(names, path)
-    C.require_columns(names, ("sig_id",), str(path))
-    obs = [n for n in names if n in ("sig_id", *C.FEATURE_META, "drug_id", "split", "training")]
+    features = _checks.feature_names(names, path)
+    _checks.require_columns(names, ("sig_id",), str(path))
+    obs = [
+        n for n in names if n in ("sig_id", *_checks.FEATURE_META, "drug_id", "split", "training")
+    ]
     numeric = {
         f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
     }
@@ -140,11 +142,15 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
     layout = _layout(schema, path)
     table = pq.read_table(path)
     obs = _read_obs(table, layout, schema)
-    C.sig_index(pd.DataFrame({"sig_id": obs.index}), path)
+    _checks.sig_index(pd.DataFrame({"sig_id": obs.index}), path)
     for column in ("cp_type", "cp_time", "cp_dose"):
         if column in obs:
-            allowed = {"cp_type": C.CP_TYPES, "cp_time": C.CP_TIMES, "cp_dose": C.CP_DOSES}[column]
-            C.check_obs_values(obs[column], allowed, column, path)
+            allowed = {
+                "cp_type": _checks.CP_TYPES,
+                "cp_time": _checks.CP_TIMES,
+                "cp_dose": _checks.CP_DOSES,
+            }[column]
+            _checks.check_obs_values(obs[column], allowed, column, path)
     is_train = (obs["split"] != "test").to_numpy() if "split" in obs else np.ones(len(obs), bool)
     rows = {"train": is_train, "test": ~is_train, "all": np.ones(len(obs), bool)}[split]
     if not rows.any():
@@ -154,7 +160,7 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
     X = to_matrix(table.select(features))
     obs = obs if whole else obs[rows]
     X = X if whole else X[rows]
-    C.check_features(X, features, obs.index, path)
+    _checks.check_features(X, features, obs.index, path)
     part: dict[str, Any] = {
         "X": X,
         "obs": obs,
@@ -168,9 +174,9 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
         Y = Y if whole else Y[rows]
         train_rows = is_train if whole else is_train[rows]
         if train_rows.all():
-            C.check_labels(Y, names, obs.index, path)
+            _checks.check_labels(Y, names, obs.index, path)
         else:
-            C.check_labels(Y[train_rows], names, obs.index[train_rows], path)
+            _checks.check_labels(Y[train_rows], names, obs.index[train_rows], path)
         part[key] = (Y, names)
     return [part]
 

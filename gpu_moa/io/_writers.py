@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import check_unique, data_error, require_columns
 from gpu_moa.io._annotate import annotated_name
@@ -92,14 +92,14 @@ def staging_dir(out_dir: str | Path) -> Iterator[Path]:
 
 def _features(p: Profiles, decimals: int | None) -> np.ndarray:
     """Host float32 features, rounded to ``decimals`` so the shortest repr is compact."""
-    X = B.to_numpy(p.X)
+    X = _backend.to_numpy(p.X)
     if decimals is not None:
         X = np.round(X.astype(np.float64), decimals).astype(np.float32)
     return np.asfortranarray(X, dtype=np.float32)
 
 
 def _labels(Y: Any, names: Sequence[str], p: Profiles, where: str) -> np.ndarray:
-    values = B.to_numpy(Y)
+    values = _backend.to_numpy(Y)
     check_labels(values, names, p.obs.index, where)
     return np.asfortranarray(values.astype(np.int8))
 
@@ -273,7 +273,7 @@ def write_submission(
     DataError
         On a shape mismatch, duplicate sig_ids, or values outside [0, 1] (NaN included).
     """
-    P = B.to_numpy(proba)
+    P = _backend.to_numpy(proba)
     P = P.astype(np.float32) if P.dtype not in (np.float32, np.float64) else P.copy()
     ids = np.asarray(sig_ids, dtype=object).astype(str)
     names = [str(n) for n in label_names]
@@ -294,5 +294,5 @@ def write_submission(
             "pass probabilities (e.g. np.clip(p, 0, 1)) and impute missing predictions",
         )
     if controls is not None:
-        P[np.asarray(B.to_numpy(controls), dtype=bool)] = 0
+        P[np.asarray(_backend.to_numpy(controls), dtype=bool)] = 0
     return write_csv_file(Path(path), {"sig_id": ids, **_columns(names, np.asfortranarray(P))})

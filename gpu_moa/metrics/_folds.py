@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import data_error
 
 #: drugs with at most this many rows are kept whole in one fold
@@ -59,7 +59,7 @@ def grouped_folds(
         NumPy int64 row positions; every row is in exactly one ``valid_idx``.
     """
     groups = np.asarray(groups)
-    labels = (B.to_numpy(Y) > 0.5).astype(np.int8)
+    labels = (_backend.to_numpy(Y) > 0.5).astype(np.int8)
     if labels.ndim != 2 or labels.shape[0] != len(groups):
         raise ValueError(f"Y has shape {labels.shape}, expected ({len(groups)}, n_labels)")
     codes, uniq = pd.factorize(groups)

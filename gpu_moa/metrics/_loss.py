@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 #: predictions are clipped to [EPS, 1 - EPS] before taking logs, as in the competition
 EPS = 1e-15
@@ -23,8 +23,8 @@ def _as_pair(Y: Any, P: Any) -> tuple[Any, Any, Any]:
         Y = Y.to_numpy()
     if not hasattr(P, "__array_namespace__") and not isinstance(P, np.ndarray):
         P = np.asarray(P)
-    xp = B.get_namespace(P)
-    Y = B.to_device(Y, xp) if B.get_namespace(Y) is not xp else Y
+    xp = _backend.get_namespace(P)
+    Y = _backend.to_device(Y, xp) if _backend.get_namespace(Y) is not xp else Y
     P = xp.astype(P, xp.float64)
     Y = xp.astype(Y, xp.float64)
     if P.ndim == 1:
@@ -73,7 +73,7 @@ def multilabel_log_loss(Y: Any, P: Any) -> float:
     float
     """
     per_label = per_label_log_loss(Y, P)
-    return float(B.get_namespace(per_label).mean(per_label))
+    return float(_backend.get_namespace(per_label).mean(per_label))
 
 
 def per_label_auc(Y: Any, P: Any, *, labels: Sequence[str] | None = None) -> pd.Series:
@@ -101,8 +101,8 @@ def per_label_auc(Y: Any, P: Any, *, labels: Sequence[str] | None = None) -> pd.
             if isinstance(Y, pd.DataFrame)
             else None
         )
-    y = np.asarray(B.to_numpy(Y.to_numpy() if isinstance(Y, pd.DataFrame) else Y), float)
-    s = np.asarray(B.to_numpy(P.to_numpy() if isinstance(P, pd.DataFrame) else P), float)
+    y = np.asarray(_backend.to_numpy(Y.to_numpy() if isinstance(Y, pd.DataFrame) else Y), float)
+    s = np.asarray(_backend.to_numpy(P.to_numpy() if isinstance(P, pd.DataFrame) else P), float)
     if y.ndim == 1:
         y, s = y[:, None], s[:, None]
     if y.shape != s.shape:

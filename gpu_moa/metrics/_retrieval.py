@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError
 from gpu_moa.profiles import Profiles
 from gpu_moa.tl._match import neighbours
@@ -42,7 +42,7 @@ def retrieval_inputs(p: Profiles, positive: str) -> tuple[Any, np.ndarray, np.nd
         codes[missing] = -2 - np.arange(int(missing.sum()))
     else:
         codes = np.arange(p.n_obs, dtype=np.int64)  # every row its own drug: only self excluded
-    queries = np.flatnonzero(B.to_numpy(p.Y).sum(axis=1) > 0)
+    queries = np.flatnonzero(_backend.to_numpy(p.Y).sum(axis=1) > 0)
     return Y, codes, queries
 
 
@@ -62,7 +62,7 @@ def _shares_label(Yq: Any, Y: Any, xp: Any) -> Any:
 def _block_rows(n: int, bytes_per_cell: int, xp: Any, block_rows: int | None) -> int:
     if block_rows is not None:
         return max(1, int(block_rows))
-    budget = min(B.free_memory_bytes(xp) // 8, 256 << 20)
+    budget = min(_backend.free_memory_bytes(xp) // 8, 256 << 20)
     return int(max(1, budget // max(1, n * bytes_per_cell)))
 
 
@@ -148,16 +148,16 @@ def retrieval_map(
     xp = p.xp
     X = prepare(p.X, metric)
     XT = xp.permute_dims(X, (1, 0))
-    codes_dev = xp.asarray(B.to_device(codes, xp))
+    codes_dev = xp.asarray(_backend.to_device(codes, xp))
     rows = _block_rows(p.n_obs, 48, xp, block_rows)
     total, count = 0.0, 0
-    with B.timed_step("metrics.retrieval_map", xp, f"{metric}, {q_rows.size} queries"):
+    with _backend.timed_step("metrics.retrieval_map", xp, f"{metric}, {q_rows.size} queries"):
         for lo in range(0, q_rows.size, rows):
             block = q_rows[lo : lo + rows]
-            S = xp.matmul(B.take_rows(X, block), XT)  # take_rows copies: distinct buffers
-            same = B.take_rows(codes_dev, block)[:, None] == codes_dev[None, :]
+            S = xp.matmul(_backend.take_rows(X, block), XT)  # take_rows copies: distinct buffers
+            same = _backend.take_rows(codes_dev, block)[:, None] == codes_dev[None, :]
             S = xp.where(same, -xp.inf, S)
-            pos = _shares_label(B.take_rows(Y, block), Y, xp) & ~same
+            pos = _shares_label(_backend.take_rows(Y, block), Y, xp) & ~same
             ap, n_pos = _average_precision(S, pos, xp)
             valid = n_pos > 0
             total += float(xp.sum(xp.where(valid, ap, 0.0)))
@@ -210,7 +210,7 @@ def _neighbour_hits(
     query = query.replace(obs=query.obs.assign(drug_id=codes[q_rows]))
     ref = p.replace(obs=p.obs.assign(drug_id=codes))
     idx, _ = neighbours(query, ref, k=k, metric=metric, block_rows=block_rows)
-    return hits_of(B.to_numpy(idx), B.to_numpy(Y) > 0, q_rows)
+    return hits_of(_backend.to_numpy(idx), _backend.to_numpy(Y) > 0, q_rows)
 
 
 def hits_of(idx: np.ndarray, labels: np.ndarray, q_rows: np.ndarray) -> tuple[Any, Any]:
@@ -278,7 +278,7 @@ def positive_counts(Y: Any, codes: np.ndarray, q_rows: np.ndarray) -> tuple[np.n
     Counted over the distinct label sets instead of row pairs: with ``u`` sets the work is a
     ``u x u`` overlap matrix plus, per drug, the overlap of its own rows, never n x n.
     """
-    labels = B.to_numpy(Y) > 0
+    labels = _backend.to_numpy(Y) > 0
     sets, set_of = np.unique(labels, axis=0, return_inverse=True)
     set_of = set_of.reshape(-1)
     overlap = (sets.astype(np.float64) @ sets.T.astype(np.float64)) > 0

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.metrics._folds import grouped_folds
 from gpu_moa.metrics._loss import multilabel_log_loss
 from gpu_moa.models._logistic import fit_path, logits, probabilities
@@ -58,8 +58,8 @@ def choose_C(
     folds = grouped_folds(groups, Y, n_splits=n_splits, random_state=random_state)
     scores = np.zeros((len(Cs), len(folds)))
     for j, (tr, va) in enumerate(folds):
-        X_va, Y_va = B.take_rows(X, va), B.take_rows(Y, va)
-        path = fit_path(B.take_rows(X, tr), B.take_rows(Y, tr), Cs, **solver_kw)
+        X_va, Y_va = _backend.take_rows(X, va), _backend.take_rows(Y, va)
+        path = fit_path(_backend.take_rows(X, tr), _backend.take_rows(Y, tr), Cs, **solver_kw)
         for i, fit in enumerate(path):
             P = probabilities(logits(X_va, fit.coef, fit.intercept))
             scores[i, j] = multilabel_log_loss(Y_va, P)

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from tqdm.auto import tqdm
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._settings import settings
 from gpu_moa._validation import data_error
 from gpu_moa.metrics._loss import multilabel_log_loss, per_label_auc, per_label_log_loss
@@ -32,7 +32,7 @@ class LabelPrior(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, Y: Any) -> LabelPrior:
         """Store the smoothed label frequencies of ``Y`` (``X`` only sets the namespace)."""
         X, Y = as_arrays(X, Y)
-        xp = B.get_namespace(Y)
+        xp = _backend.get_namespace(Y)
         self.prior_ = (xp.sum(Y, axis=0, dtype=xp.float64) + 0.5) / (Y.shape[0] + 1)
         self.classes_ = np.arange(Y.shape[1])
         self.n_features_in_ = int(X.shape[1])
@@ -41,8 +41,8 @@ class LabelPrior(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> Any:
         """The prior repeated for every row of ``X``, in X's namespace."""
         X, _ = as_arrays(X)
-        xp = B.get_namespace(X)
-        prior = xp.astype(B.to_device(self.prior_, xp), X.dtype)
+        xp = _backend.get_namespace(X)
+        prior = xp.astype(_backend.to_device(self.prior_, xp), X.dtype)
         return xp.zeros((X.shape[0], 1), dtype=X.dtype) + prior
 
 
@@ -81,7 +81,7 @@ def fit_on(model: Any, features: MoaFeatures, p: Profiles) -> Any:
 
 def predict_on(model: Any, features: MoaFeatures, p: Profiles) -> np.ndarray:
     """Host float64 probabilities for every row of ``p``; controls are set to 0."""
-    P = B.to_numpy(model.predict_proba(features.transform(p))).astype(np.float64)
+    P = _backend.to_numpy(model.predict_proba(features.transform(p))).astype(np.float64)
     P[control_mask(p)] = 0.0
     return P
 
@@ -160,7 +160,7 @@ def cross_validate(
         raise data_error(
             "cross_validate", "the profiles have no labels", "pass labelled training profiles"
         )
-    Y = B.to_numpy(p.Y).astype(np.float64)
+    Y = _backend.to_numpy(p.Y).astype(np.float64)
     oof = np.full(Y.shape, np.nan)
     result = CVResult(pd.DataFrame(), np.nan, [], pd.Series(dtype=float), pd.Series(dtype=float))
     bar = tqdm(folds, desc="cross_validate", unit="fold", disable=not settings.progress)
@@ -170,7 +170,7 @@ def cross_validate(
         feats = make_features(features)
         est = fit_on(model, feats, p[train_idx])
         oof[valid_idx] = predict_on(est, feats, p[valid_idx])
-        B.synchronize(p.xp)
+        _backend.synchronize(p.xp)
         result.seconds.append(round(time.perf_counter() - start, 3))
         result.fold_log_loss.append(multilabel_log_loss(Y[valid_idx], oof[valid_idx]))
         aucs.append(per_label_auc(Y[valid_idx], oof[valid_idx], labels=p.label_names))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import data_error
 from gpu_moa.profiles import Profiles
 
@@ -75,7 +75,7 @@ class MoaFeatures:
         if self.kind == "rank_gauss+pca":
             R = pp.rank_gauss_apply(p.X, self.arrays_["quantiles"])
             for name, cols, k in self._pca_blocks(p):
-                Xb = B.take_cols(R, cols)
+                Xb = _backend.take_cols(R, cols)
                 fit = tl.pca_fit(Xb, n_comps=min(k, *Xb.shape))
                 self.arrays_[f"pca_{name}_mean"] = fit.mean_
                 self.arrays_[f"pca_{name}_components"] = fit.components_
@@ -108,14 +108,14 @@ class MoaFeatures:
         X = xp.astype(p.X, xp.float32)
         parts = [X]
         if self.kind != "raw":
-            q = B.to_device(self.arrays_["quantiles"], xp)
+            q = _backend.to_device(self.arrays_["quantiles"], xp)
             parts = [xp.astype(pp.rank_gauss_apply(X, q), xp.float32)]
         for name, cols, _ in self._pca_blocks(p) if self.kind == "rank_gauss+pca" else []:
-            mean = xp.astype(B.to_device(self.arrays_[f"pca_{name}_mean"], xp), xp.float32)
-            comps = B.to_device(self.arrays_[f"pca_{name}_components"], xp)
-            block = B.take_cols(parts[0], cols) - mean
+            mean = xp.astype(_backend.to_device(self.arrays_[f"pca_{name}_mean"], xp), xp.float32)
+            comps = _backend.to_device(self.arrays_[f"pca_{name}_components"], xp)
+            block = _backend.take_cols(parts[0], cols) - mean
             parts.append(xp.matmul(block, xp.astype(comps, xp.float32).T))
-        parts.append(B.to_device(self._one_hot(p), xp))
+        parts.append(_backend.to_device(self._one_hot(p), xp))
         return xp.concat(parts, axis=1)
 
     def fit_transform(self, p: Profiles) -> Any:
@@ -157,7 +157,7 @@ class MoaFeatures:
             "var_names": list(self.var_names_),
             "categories": {c: [_plain(v) for v in cats] for c, cats in self.categories_.items()},
         }
-        return spec, {k: B.to_numpy(v) for k, v in self.arrays_.items()}
+        return spec, {k: _backend.to_numpy(v) for k, v in self.arrays_.items()}
 
     @classmethod
     def from_state(cls, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> MoaFeatures:

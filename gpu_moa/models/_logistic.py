@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import check_no_nan_array
 from gpu_moa.models._solver import sigmoid, solve, whiten
 
@@ -28,7 +28,7 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
         X = X.to_numpy()
     if not array_api_compat.is_array_api_obj(X):
         X = np.asarray(X)
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     if not xp.isdtype(X.dtype, "real floating"):
         X = xp.astype(X, xp.float64)
     if X.ndim != 2:
@@ -38,7 +38,7 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
         return X, None
     if isinstance(Y, pd.DataFrame):
         Y = Y.to_numpy()
-    Y = xp.astype(B.to_device(Y, xp), X.dtype)
+    Y = xp.astype(_backend.to_device(Y, xp), X.dtype)
     if Y.ndim != 2:
         raise ValueError(
             f"Y must be a 2-D 0/1 label matrix (n_samples, n_labels), got shape {tuple(Y.shape)}"
@@ -52,14 +52,14 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
 
 def logits(X: Any, coef: Any, intercept: Any) -> Any:
     """``X @ coef.T + intercept`` in X's namespace and dtype (parameters moved there)."""
-    xp = B.get_namespace(X)
-    coef = xp.astype(B.to_device(coef, xp), X.dtype)
-    return xp.matmul(X, coef.T) + xp.astype(B.to_device(intercept, xp), X.dtype)
+    xp = _backend.get_namespace(X)
+    coef = xp.astype(_backend.to_device(coef, xp), X.dtype)
+    return xp.matmul(X, coef.T) + xp.astype(_backend.to_device(intercept, xp), X.dtype)
 
 
 def probabilities(L: Any) -> Any:
     """Sigmoid of logits, clipped to [eps, 1 - eps] of the dtype (never exactly 0 or 1)."""
-    xp = B.get_namespace(L)
+    xp = _backend.get_namespace(L)
     eps = float(xp.finfo(L.dtype).eps)
     return xp.clip(sigmoid(xp, L), eps, 1.0 - eps)
 
@@ -90,10 +90,10 @@ def fit_path(
     Labels without any positive (or without any negative) row are not optimised: they predict
     the smoothed prior ``(positives + 0.5) / (n + 1)``, never exactly 0 or 1.
     """
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     n, p = X.shape
     K = Y.shape[1]
-    pos = B.to_numpy(xp.sum(Y, axis=0, dtype=xp.float64))
+    pos = _backend.to_numpy(xp.sum(Y, axis=0, dtype=xp.float64))
     varying = np.flatnonzero((pos > 0) & (pos < n))
     const = np.flatnonzero((pos == 0) | (pos == n))
     prior = (pos[const] + 0.5) / (n + 1)
@@ -103,7 +103,7 @@ def fit_path(
     const_icpt = xp.asarray(np.log(prior / (1 - prior)), dtype=X.dtype, device=dev)
 
     note = f"{varying.size} of {K} labels fitted, C in {list(Cs)}"
-    with B.timed_step("multilabel_logistic", xp, note):
+    with _backend.timed_step("multilabel_logistic", xp, note):
         Yv = xp.take(Y, xp.asarray(varying, device=dev), axis=1)
         w, Z = whiten(X, center=fit_intercept)
         r = Z.shape[1]
@@ -289,5 +289,5 @@ class MultilabelLogistic(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> Any:
         """0/1 indicator matrix (probability >= 0.5), shape (n, n_labels)."""
         L = self.decision_function(X)
-        xp = B.get_namespace(L)
+        xp = _backend.get_namespace(L)
         return xp.astype(L >= 0, xp.int64)

@@ -28,7 +28,7 @@ import array_api_compat
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 _FTOL = 64 * float(np.finfo(np.float64).eps)
 _C1 = 1e-4  # Armijo constant
@@ -53,7 +53,7 @@ def whiten(X: Any, *, center: bool = True) -> tuple[Whitening, Any]:
     what the data's precision resolves are dropped: the optimum has (almost) no component there,
     since the penalty ``1 / (C n D_j)`` on them dwarfs any data curvature.
     """
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     n, p = X.shape
     mean = xp.mean(X, axis=0) if center else xp.zeros(p, dtype=X.dtype)
     S = xp.zeros((p, p), dtype=xp.float64)
@@ -75,7 +75,7 @@ def _eigh(xp: ModuleType, S: Any) -> tuple[Any, Any]:
     At p ~ 1000 threaded OpenBLAS ``syevd`` is no faster with 2 threads and several times slower
     when other processes share the cores, so NumPy runs it on one thread.
     """
-    if B.is_numpy_namespace(xp):
+    if _backend.is_numpy_namespace(xp):
         with threadpool_limits(1):
             return xp.linalg.eigh(S)
     return xp.linalg.eigh(S)
@@ -122,7 +122,7 @@ class _Batch:
     def __init__(
         self, Z: Any, Y: Any, x: Any, lam: Any, w: Whitening, icpt: bool, memory: int
     ) -> None:
-        xp = B.get_namespace(Z)
+        xp = _backend.get_namespace(Z)
         self.xp, self.Z, self.Y, self.x, self.lam, self.w = xp, Z, Y, x, lam, w
         self.memory = memory
         self.icpt = 1.0 if icpt else 0.0
@@ -232,7 +232,7 @@ def solve(
 
     ``lam`` ((r + 1, 1) float64) holds ``1 / (C n D_j)`` and a trailing 0 for the intercept.
     """
-    xp = B.get_namespace(Z)
+    xp = _backend.get_namespace(Z)
     K = Y.shape[1]
     if K == 0:
         return SolveResult(x0, np.zeros(0, np.int64), np.ones(0, bool))
@@ -244,7 +244,7 @@ def solve(
             stop = xp.ones_like(stop)
         if bool(xp.any(stop)):
             idx = xp.nonzero(stop)[0]
-            labels = B.to_numpy(xp.take(batch.labels, idx))
+            labels = _backend.to_numpy(xp.take(batch.labels, idx))
             parts.append((labels, xp.take(batch.x, idx, axis=1)))
             n_iter[labels] = it
             converged[labels] = it < max_iter

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path, write_text_atomic
 from gpu_moa._validation import data_error
 from gpu_moa.models._cv import fit_on, make_features, predict_on
@@ -52,8 +52,8 @@ class TrainedModel:
         folder.mkdir(parents=True, exist_ok=True)
         spec, feature_arrays = self.features.get_state()
         arrays = {_FEATURE_PREFIX + k: v for k, v in feature_arrays.items()}
-        arrays["coef"] = B.to_numpy(self.estimator.coef_)
-        arrays["intercept"] = B.to_numpy(self.estimator.intercept_)
+        arrays["coef"] = _backend.to_numpy(self.estimator.coef_)
+        arrays["intercept"] = _backend.to_numpy(self.estimator.intercept_)
         with atomic_path(folder / "arrays.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
         params = self.estimator.get_params()

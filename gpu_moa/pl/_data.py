@@ -7,8 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import gaussian_kde
 
-from gpu_moa import _backend as B
-from gpu_moa import eda
+from gpu_moa import _backend, eda
 from gpu_moa.pl._common import as_table, category_colors, new_figure
 from gpu_moa.profiles import Profiles
 
@@ -75,7 +74,7 @@ def top_variance(p: Profiles, *, kind: str = "gene", n: int = 3) -> Figure:
     """
     top = eda.top_variance(p, kind=kind, n=n)
     pos = p.var.index.get_indexer(top.index)
-    values = B.to_numpy(B.take_cols(p.X, pos)).astype(np.float64)
+    values = _backend.to_numpy(_backend.take_cols(p.X, pos)).astype(np.float64)
     fig, axes = new_figure(1, len(top), size=(5.0 * len(top), 3.8))
     for j, (feature, row) in enumerate(top.iterrows()):
         ax, col = axes[0, j], values[:, j]
@@ -133,8 +132,8 @@ def control_vs_treatment(p: Profiles, *, by: str = "cp_type") -> Figure:
     groups = p.obs[by].astype(str).to_numpy()
     names = sorted(set(groups))
     for j, kind in enumerate(kinds):
-        X = B.take_cols(p.X, np.flatnonzero(p.var["kind"].to_numpy() == kind))
-        strength = B.to_numpy(p.xp.std(X, axis=1, correction=1))
+        X = _backend.take_cols(p.X, np.flatnonzero(p.var["kind"].to_numpy() == kind))
+        strength = _backend.to_numpy(p.xp.std(X, axis=1, correction=1))
         ax = axes[0, j]
         bins = np.linspace(0, np.quantile(strength, 0.995), 60)
         for colour, name in zip(category_colors(len(names)), names, strict=True):

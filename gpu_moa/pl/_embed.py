@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.pl._common import new_figure, scatter_by
 from gpu_moa.profiles import Profiles
 
@@ -18,7 +18,7 @@ _TITLES = {"X_pca": "PCA", "X_umap": "UMAP"}
 def _axis_label(p: Profiles, basis: str, comp: int) -> str:
     name = f"{_AXIS_NAMES.get(basis, basis.removeprefix('X_'))}{comp + 1}"
     if basis == "X_pca" and "pca" in p.uns:
-        ratio = float(B.to_numpy(p.uns["pca"]["variance_ratio"])[comp])
+        ratio = float(_backend.to_numpy(p.uns["pca"]["variance_ratio"])[comp])
         name += f" ({100 * ratio:.1f}% of variance)"
     return name
 
@@ -61,7 +61,7 @@ def embedding(
     missing = [c for c in colors if c not in p.obs]
     if missing:
         raise KeyError(f"obs has no column(s) {missing}; available: {list(p.obs.columns)}")
-    xy = B.to_numpy(p.obsm[basis])[:, list(components)].astype(np.float64)
+    xy = _backend.to_numpy(p.obsm[basis])[:, list(components)].astype(np.float64)
     size = size if size is not None else float(np.clip(30000 / max(len(xy), 1), 1.0, 20.0))
     fig, axes = new_figure(1, len(colors), size=(5.5 * len(colors), 5))
     for ax, col in zip(axes[0], colors, strict=True):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array, group_columns
 from gpu_moa.pp._rank import rank_rows
 from gpu_moa.profiles import Profiles
@@ -52,9 +52,9 @@ def _reduce(T: Any, method: str, xp: Any) -> Any:
 
 def _bucketed(X: Any, order: np.ndarray, starts: np.ndarray, sizes: np.ndarray, fn: Any) -> Any:
     """Apply ``fn`` to (groups x size x p) buckets of equal-size groups; rows in group order."""
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     p = X.shape[1]
-    budget = max(1 << 24, min(B.free_memory_bytes(xp) // 8, 1 << 30))
+    budget = max(1 << 24, min(_backend.free_memory_bytes(xp) // 8, 1 << 30))
     pieces, group_ids = [], []
     for size in np.unique(sizes):
         groups = np.flatnonzero(sizes == size)
@@ -62,11 +62,13 @@ def _bucketed(X: Any, order: np.ndarray, starts: np.ndarray, sizes: np.ndarray, 
         for lo in range(0, groups.size, step):
             gs = groups[lo : lo + step]
             rows = order[starts[gs][:, None] + np.arange(size)[None, :]].reshape(-1)
-            T = xp.reshape(xp.astype(B.take_rows(X, rows), xp.float64), (gs.size, int(size), p))
+            T = xp.reshape(
+                xp.astype(_backend.take_rows(X, rows), xp.float64), (gs.size, int(size), p)
+            )
             pieces.append(fn(T))
             group_ids.append(gs)
     back = np.argsort(np.concatenate(group_ids), kind="stable")
-    return B.take_rows(xp.concat(pieces, axis=0), back)
+    return _backend.take_rows(xp.concat(pieces, axis=0), back)
 
 
 def _consensus_obs(obs: pd.DataFrame, cols: list[str], codes: np.ndarray) -> pd.DataFrame:
@@ -136,7 +138,7 @@ def consensus(
             None if Y is None else _bucketed(Y, order, starts, sizes, lambda T: xp.max(T, axis=1))
         )
 
-    with B.timed_step("pp.consensus", xp, method):
+    with _backend.timed_step("pp.consensus", xp, method):
         X = _bucketed(p.X, order, starts, sizes, lambda T: _reduce(T, method, xp))
         X = xp.astype(X, p.X.dtype)
         Y, Y_extra = labels(p.Y), labels(p.Y_extra)

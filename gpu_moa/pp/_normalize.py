@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array, group_columns
 from gpu_moa.pp._rankgauss import rank_gauss_apply, rank_gauss_fit
 from gpu_moa.profiles import Profiles
@@ -108,7 +108,7 @@ def rank_gauss(
         subsample=None)`` fitted on the reference (see :func:`rank_gauss_fit`).
     """
     ref = p if reference is None else reference
-    with B.timed_step("pp.rank_gauss", p.xp):
+    with _backend.timed_step("pp.rank_gauss", p.xp):
         quantiles = rank_gauss_fit(ref.X, n_quantiles=n_quantiles)
         X = rank_gauss_apply(p.X, quantiles)
     return p.replace(X=X)
@@ -152,8 +152,8 @@ def median_mad(R: Any, xp: Any) -> tuple[Any, Any]:
 
 def normalize_rows(X: Any, codes: np.ndarray, centre: Any, spread: Any, epsilon: float) -> Any:
     """``(X - centre[g]) / (spread[g] + epsilon)`` for the rows of each group g, in X's dtype."""
-    xp = B.get_namespace(X)
-    c, s = B.take_rows(centre, codes), B.take_rows(spread, codes)
+    xp = _backend.get_namespace(X)
+    c, s = _backend.take_rows(centre, codes), _backend.take_rows(spread, codes)
     return xp.astype((xp.astype(X, xp.float64) - c) / (s + epsilon), X.dtype)
 
 
@@ -199,9 +199,9 @@ def normalize(
     stats = _moments if method == "zscore" else median_mad
     centres, spreads = [], []
     for g in range(int(codes.max()) + 1):
-        centre, spread = stats(B.take_rows(p.X, np.flatnonzero((codes == g) & is_ref)), xp)
+        centre, spread = stats(_backend.take_rows(p.X, np.flatnonzero((codes == g) & is_ref)), xp)
         centres.append(centre)
         spreads.append(spread)
-    with B.timed_step("pp.normalize", xp, f"{method} to {reference}"):
+    with _backend.timed_step("pp.normalize", xp, f"{method} to {reference}"):
         X = normalize_rows(p.X, codes, xp.stack(centres), xp.stack(spreads), epsilon)
     return p.replace(X=X)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 
 def rank_rows(X: Any) -> Any:
@@ -24,7 +24,7 @@ def rank_rows(X: Any) -> Any:
     array, shape (n_rows, n_cols)
         float64 ranks (float32 when the namespace has no float64), in ``X``'s namespace.
     """
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     n, p = X.shape
     out_dtype = xp.float64 if hasattr(xp, "float64") else xp.float32
     if n == 0 or p == 0:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array
 
 #: distance to the extreme quantiles below which a value is mapped to level 0 or 1 (scikit-learn)
@@ -91,7 +91,7 @@ def _levels(X: Any, q: Any, xp: ModuleType) -> Any:
 
 
 def _column_chunk(n_rows: int, xp: ModuleType, bytes_per_value: int = 8, copies: int = 4) -> int:
-    budget = min(B.free_memory_bytes(xp) // 8, 1 << 30)
+    budget = min(_backend.free_memory_bytes(xp) // 8, 1 << 30)
     return max(1, int(budget // max(1, n_rows * bytes_per_value * copies)))
 
 
@@ -116,7 +116,7 @@ def rank_gauss_fit(X: Any, *, n_quantiles: int = 1000) -> Any:
     DataError
         When ``X`` is empty or holds NaN/inf.
     """
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     if X.ndim != 2 or X.shape[0] < 1:
         raise DataError(
             f"rank_gauss_fit: expected a non-empty 2-D matrix, got shape {tuple(X.shape)}. "
@@ -167,7 +167,7 @@ def rank_gauss_apply(X: Any, quantiles: Any) -> Any:
         equal to ``QuantileTransformer(output_distribution="normal").transform`` up to the
         1e-9 relative error of the inverse-CDF approximation.
     """
-    xp = B.get_namespace(X, quantiles)
+    xp = _backend.get_namespace(X, quantiles)
     if X.ndim != 2 or quantiles.ndim != 2 or X.shape[1] != quantiles.shape[1]:
         raise DataError(
             f"rank_gauss_apply: X has shape {tuple(X.shape)} but the quantiles have shape "
@@ -177,7 +177,7 @@ def rank_gauss_apply(X: Any, quantiles: Any) -> Any:
     out_dtype = X.dtype if xp.isdtype(X.dtype, "real floating") else xp.float64
     nq = quantiles.shape[0]
     u_lo, u_hi = _clip_levels()
-    if B.is_numpy_namespace(xp):
+    if _backend.is_numpy_namespace(xp):
         return _apply_numpy(X, quantiles, out_dtype)
     p = X.shape[1]
     chunk = _column_chunk(X.shape[0], xp, copies=12)

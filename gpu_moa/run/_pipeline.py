@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path, write_text_atomic
 from gpu_moa._settings import settings
 from gpu_moa.run import report
@@ -73,7 +73,7 @@ def write_outputs(ctx: RunContext) -> dict[str, Path]:
             "seconds": round(s.seconds, 4),
             "note": s.note,
         }
-        for s in B.step_log()
+        for s in _backend.step_log()
     ]
     files = dict(ctx.files)
     files["metrics"] = write_text_atomic(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._atomic import write_text_atomic
 from gpu_moa.run._context import RunContext, Section
 
@@ -97,7 +97,7 @@ def _metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
 def _backend_table(ctx: RunContext) -> pd.DataFrame:
     rows = ctx.metrics.get("backends")
     if rows is None:
-        rows = [vars(r) for r in B.step_log()]
+        rows = [vars(r) for r in _backend.step_log()]
     frame = pd.DataFrame(rows, columns=["step", "backend", "device", "seconds", "note"])
     return frame.set_index("step")
 

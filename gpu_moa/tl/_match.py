@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError
 from gpu_moa.profiles import Profiles
 from gpu_moa.tl._similarity import similarity_topk
@@ -90,7 +90,7 @@ def neighbours(
 def _moa_strings(reference: Profiles) -> np.ndarray:
     if reference.Y is None:
         return np.full(reference.n_obs, "", dtype=object)
-    Y = B.to_numpy(reference.Y) > 0
+    Y = _backend.to_numpy(reference.Y) > 0
     names = np.asarray(reference.label_names, dtype=object)
     return np.array(["|".join(names[row]) for row in Y], dtype=object)
 
@@ -149,7 +149,7 @@ def match(
         block_rows=block_rows,
         search=search,
     )
-    idx, scores = B.to_numpy(idx), B.to_numpy(scores)
+    idx, scores = _backend.to_numpy(idx), _backend.to_numpy(scores)
     q_pos, rank = np.nonzero(idx >= 0)
     r_pos = idx[q_pos, rank]
     drug = ref.obs["drug_id"].to_numpy() if "drug_id" in ref.obs else np.full(ref.n_obs, None)
@@ -231,10 +231,10 @@ def vote(
     idx: Any, scores: Any, query: Profiles, reference: Profiles, *, shrinkage: float, power: float
 ) -> Any:
     """:func:`predict_moa`'s probabilities from precomputed neighbours ``(idx, scores)``."""
-    xp = B.get_namespace(idx)
-    Y = xp.astype(B.to_device(reference.Y, xp), xp.float64)
+    xp = _backend.get_namespace(idx)
+    Y = xp.astype(_backend.to_device(reference.Y, xp), xp.float64)
     treated = _treated_mask(reference)
-    prior = xp.mean(B.take_rows(Y, treated), axis=0) if treated.any() else xp.mean(Y, axis=0)
+    prior = xp.mean(_backend.take_rows(Y, treated), axis=0) if treated.any() else xp.mean(Y, axis=0)
     w = xp.where(idx >= 0, xp.clip(xp.astype(scores, xp.float64), 0.0, None) ** power, 0.0)
     safe = xp.where(idx >= 0, idx, xp.zeros_like(idx))
     votes = xp.zeros((idx.shape[0], Y.shape[1]), dtype=xp.float64)
@@ -245,7 +245,7 @@ def vote(
     P = xp.where(denom > 0, P, prior)  # no weight at all (shrinkage 0): the prior
     controls = ~_treated_mask(query)
     if controls.any():
-        P = xp.where(B.to_device(controls, xp)[:, None], 0.0, P)
+        P = xp.where(_backend.to_device(controls, xp)[:, None], 0.0, P)
     return xp.astype(P, xp.float32)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import check_no_nan_array
 from gpu_moa.profiles import Profiles
 
@@ -74,7 +74,7 @@ def _flip_signs(components: Any, xp: ModuleType) -> Any:
 
 def _top_eigh(scatter64: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     """The ``k`` largest eigenpairs of a symmetric float64 matrix, eigenvalues descending."""
-    if B.is_numpy_namespace(xp):
+    if _backend.is_numpy_namespace(xp):
         # NumPy-only fast path: LAPACK's subset driver computes only the k eigenpairs needed
         # (about 2x faster than the full decomposition at p = 872); the generic path below is
         # the one exercised on array-api-strict and CuPy.
@@ -119,7 +119,7 @@ def pca_fit_from_scatter(
     -------
     PCAFit
     """
-    xp = B.get_namespace(scatter, mean)
+    xp = _backend.get_namespace(scatter, mean)
     p = scatter.shape[0]
     _check_n_comps(n_comps, n_samples, p)
     dtype = mean.dtype if dtype is None else dtype
@@ -142,7 +142,7 @@ def pca_fit_from_scatter(
 
 def _fit_covariance_eigh(X: Any, n_comps: int) -> tuple[PCAFit, Any]:
     """The fit and the centred data (which :func:`pca` reuses to project)."""
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     mean = xp.mean(X, axis=0)
     Xc = X - mean
     # Xc^T Xc is a p x p output: OpenBLAS serves it with its symmetric rank-k kernel, which is
@@ -155,7 +155,7 @@ def _from_estimator(model: Any, xp: ModuleType, dtype: Any, n: int, solver: str)
     """Wrap the fitted attributes of a scikit-learn-like PCA estimator into a :class:`PCAFit`."""
 
     def arr(a: Any) -> Any:
-        return xp.astype(B.to_device(a, xp), dtype)
+        return xp.astype(_backend.to_device(a, xp), dtype)
 
     return PCAFit(
         mean_=arr(model.mean_),
@@ -174,8 +174,8 @@ def _resolve_solver(X: Any, solver: str) -> tuple[str, str]:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if solver != "auto":
         return solver, f"solver={solver!r} requested"
-    if B.device_of(X) == "gpu":
-        if B.has_cuml():
+    if _backend.device_of(X) == "gpu":
+        if _backend.has_cuml():
             return "cuml", "cuML is installed and the data are on the GPU"
         return "covariance_eigh", "cuML is not installed: exact covariance-eigh on the GPU"
     return "covariance_eigh", "data on the CPU: exact covariance-eigh"
@@ -183,21 +183,21 @@ def _resolve_solver(X: Any, solver: str) -> tuple[str, str]:
 
 def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any]:
     """Fit with a solver; also returns the centred data when the solver made it (else None)."""
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     n, p = X.shape
     _check_n_comps(n_comps, n, p)
     check_no_nan_array(X, "pca input X")
     solver, note = _resolve_solver(X, solver)
-    with B.timed_step(f"pca[{solver}]", xp, note):
+    with _backend.timed_step(f"pca[{solver}]", xp, note):
         if solver == "covariance_eigh":
             return _fit_covariance_eigh(X, n_comps)
         if solver == "sklearn":
             from sklearn.decomposition import PCA
 
-            model = PCA(n_components=n_comps).fit(B.to_numpy(X))
+            model = PCA(n_components=n_comps).fit(_backend.to_numpy(X))
         else:  # thin cuML adapter (GPU only)
-            cuml = B.import_cuml()
-            if B.device_of(X) != "gpu":
+            cuml = _backend.import_cuml()
+            if _backend.device_of(X) != "gpu":
                 raise ValueError("solver='cuml' needs the data on the GPU: use p.to('gpu') first")
             model = cuml.PCA(n_components=n_comps, output_type="cupy").fit(X)
         return _from_estimator(model, xp, X.dtype, n, solver), None
@@ -250,7 +250,7 @@ def pca_transform(fit: PCAFit, X: Any, *, whiten: bool = False) -> Any:
 
 def _project(fit: PCAFit, Xc: Any, whiten: bool) -> Any:
     """Scores of centred rows."""
-    xp = B.get_namespace(Xc)
+    xp = _backend.get_namespace(Xc)
     scores = xp.matmul(Xc, fit.components_.T)
     if whiten:
         eps = xp.finfo(scores.dtype).eps

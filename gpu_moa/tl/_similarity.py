@@ -20,10 +20,11 @@ own transpose (OpenBLAS 0.3.31's symmetric rank-k path crashes there on large in
 from __future__ import annotations
 
 import math
+import warnings
 from types import ModuleType
 from typing import Any
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array
 from gpu_moa.pp._rank import rank_rows
 from gpu_moa.tl._topk import group_width, topk_rows
@@ -66,7 +67,7 @@ def prepare(X: Any, metric: str, *, rows: int | None = None) -> Any:
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     check_no_nan_array(X, f"{metric} similarity input")
     n, p = X.shape
     step = max(1, _PREP_BLOCK_BYTES // max(1, p * 8 * 4))
@@ -81,7 +82,24 @@ def prepare(X: Any, metric: str, *, rows: int | None = None) -> Any:
     return out
 
 
-def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
+def deprecated_reference(reference: Any, B_: Any, where: str) -> Any:
+    """``reference``, or the deprecated ``B_`` keyword it replaces (with a DeprecationWarning).
+
+    ``B_`` was the reference's name up to gpu_moa 0.1; it keeps working for one release.
+    """
+    if B_ is None:
+        return reference
+    if reference is not None:
+        raise TypeError(f"{where}: pass the reference once, as reference= (B_ is deprecated)")
+    warnings.warn(
+        f"{where}: B_= is deprecated and will be removed in the next release; use reference=",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return B_
+
+
+def similarity(A: Any, reference: Any = None, *, metric: str = "pearson", B_: Any = None) -> Any:
     """The full similarity matrix between the rows of ``A`` and of ``B`` (or ``A`` itself).
 
     For inputs whose n_A x n_B float32 matrix fits in memory; use :func:`similarity_topk` to
@@ -90,9 +108,11 @@ def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
     Parameters
     ----------
     A : array or Profiles, shape (n_A, p)
-    B_ : array or Profiles, shape (n_B, p), optional
+    reference : array or Profiles, shape (n_B, p), optional
         Reference rows; ``None`` compares ``A`` with itself.
     metric : {"pearson", "spearman", "cosine"}, default "pearson"
+    B_ : array or Profiles, optional
+        Deprecated name of ``reference`` (removed in the next release).
 
     Returns
     -------
@@ -105,10 +125,11 @@ def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
     DataError
         On NaN/inf input, mismatched feature counts, or a matrix too large for memory.
     """
-    An, Bn = _prepared_pair(A, B_, metric)
-    xp = B.get_namespace(An)
+    reference = deprecated_reference(reference, B_, "similarity")
+    An, Bn = _prepared_pair(A, reference, metric)
+    xp = _backend.get_namespace(An)
     n, m = An.shape[0], Bn.shape[0]
-    if n * m * 4 > B.free_memory_bytes(xp) // 2:
+    if n * m * 4 > _backend.free_memory_bytes(xp) // 2:
         raise DataError(
             f"similarity: a {n} x {m} float32 matrix does not fit in free memory. "
             "Fix: use gm.tl.similarity_topk, which streams row blocks and keeps the k best"
@@ -117,27 +138,29 @@ def similarity(A: Any, B_: Any = None, *, metric: str = "pearson") -> Any:
     return _product(xp.asarray(An, copy=True), xp.permute_dims(Bn, (1, 0)), xp)
 
 
-def _checked_pair(A: Any, B_: Any) -> tuple[Any, Any]:
+def _checked_pair(A: Any, reference: Any) -> tuple[Any, Any]:
     A = _as_matrix(A, "similarity query")
-    if B_ is None:
+    if reference is None:
         return A, None
-    B_ = _as_matrix(B_, "similarity reference")
-    if B_.shape[1] != A.shape[1]:
+    reference = _as_matrix(reference, "similarity reference")
+    if reference.shape[1] != A.shape[1]:
         raise DataError(
             f"similarity: the query has {A.shape[1]} features but the reference has "
-            f"{B_.shape[1]}. Fix: select the same features (same order) in both"
+            f"{reference.shape[1]}. Fix: select the same features (same order) in both"
         )
-    return A, B_
+    return A, reference
 
 
-def _prepared_pair(A: Any, B_: Any, metric: str, ref_rows: int | None = None) -> tuple[Any, Any]:
+def _prepared_pair(
+    A: Any, reference: Any, metric: str, ref_rows: int | None = None
+) -> tuple[Any, Any]:
     """Prepared query and reference (the reference zero-padded to ``ref_rows``); one buffer
     serves both in an all-vs-all search."""
-    A, B_ = _checked_pair(A, B_)
-    if B_ is None:
+    A, reference = _checked_pair(A, reference)
+    if reference is None:
         Ref = prepare(A, metric, rows=ref_rows)
         return Ref, Ref
-    return prepare(A, metric), prepare(B_, metric, rows=ref_rows)
+    return prepare(A, metric), prepare(reference, metric, rows=ref_rows)
 
 
 def _product(block: Any, RefT: Any, xp: ModuleType, out: Any = None) -> Any:
@@ -158,9 +181,9 @@ def _block_rows(n: int, m: int, extra_per_row: int, xp: ModuleType) -> int:
     when free memory allows (short blocks against a long reference waste the GEMM's packing of
     the reference).
     """
-    free = B.free_memory_bytes(xp)
+    free = _backend.free_memory_bytes(xp)
     per_row = m * 4 * 2 + extra_per_row
-    if B.is_cupy_namespace(xp):
+    if _backend.is_cupy_namespace(xp):
         budget = min(free // 4, 8 << 30)
     else:
         budget = min(free // 8, max(_CPU_BLOCK_BYTES, _MIN_CPU_BLOCK * per_row))
@@ -182,10 +205,10 @@ def _rescore(An_blk: Any, Ref: Any, cand: Any, low: Any, xp: ModuleType) -> tupl
 def _low_precision(precision: str, xp: ModuleType) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "float32" and not B.is_cupy_namespace(xp):
-        B.log_backend(
+    if precision != "float32" and not _backend.is_cupy_namespace(xp):
+        _backend.log_backend(
             "tl.similarity_topk",
-            B.backend_name(xp),
+            _backend.backend_name(xp),
             note=f"precision={precision!r} is a GPU option; float32 used on this backend",
         )
         return "float32"
@@ -194,7 +217,7 @@ def _low_precision(precision: str, xp: ModuleType) -> str:
 
 def similarity_topk(
     A: Any,
-    B_: Any = None,
+    reference: Any = None,
     *,
     k: int = 10,
     metric: str = "pearson",
@@ -202,6 +225,7 @@ def similarity_topk(
     block_rows: int | None = None,
     exclude_groups: tuple[Any, Any] | None = None,
     precision: str = "float32",
+    B_: Any = None,
 ) -> tuple[Any, Any]:
     """The ``k`` most similar reference rows of every query row, streamed in row blocks.
 
@@ -209,7 +233,7 @@ def similarity_topk(
     ----------
     A : array or Profiles, shape (n, p)
         Query profiles.
-    B_ : array or Profiles, shape (m, p), optional
+    reference : array or Profiles, shape (m, p), optional
         Reference profiles; ``None`` searches ``A`` against itself (all-vs-all).
     k : int, default 10
         Neighbours per query; more than the reference holds gives every valid one.
@@ -229,6 +253,8 @@ def similarity_topk(
         GPU opt-in: run the large product in TF32 or float16, then re-score the best ``2k``
         candidates of each row exactly in float32 and keep the ``k`` best. Other backends
         always use float32 (and log that).
+    B_ : array or Profiles, optional
+        Deprecated name of ``reference`` (removed in the next release).
 
     Returns
     -------
@@ -245,18 +271,19 @@ def similarity_topk(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    A, B_ = _checked_pair(A, B_)
-    xp = B.get_namespace(A)
+    reference = deprecated_reference(reference, B_, "similarity_topk")
+    A, reference = _checked_pair(A, reference)
+    xp = _backend.get_namespace(A)
     precision = _low_precision(precision, xp)
-    n, m = A.shape[0], (A if B_ is None else B_).shape[0]
-    drop_self = B_ is None and exclude_self
+    n, m = A.shape[0], (A if reference is None else reference).shape[0]
+    drop_self = reference is None and exclude_self
     k_out = max(0, min(k, m - int(drop_self)))
     if n == 0 or k_out == 0:
         return xp.zeros((n, k_out), dtype=xp.int64), xp.zeros((n, k_out), dtype=xp.float32)
     kk = min(m, k_out + int(drop_self) + (k_out if precision != "float32" else 0))
     g = group_width(m, kk, xp)
     m_pad = m if m // g <= kk else g * math.ceil(m / g)
-    An, Ref = _prepared_pair(A, B_, metric, ref_rows=m_pad)
+    An, Ref = _prepared_pair(A, reference, metric, ref_rows=m_pad)
     low_dtype = getattr(xp, "float16") if precision == "float16" else None  # noqa: B009 - not standard
     RefT = xp.permute_dims(Ref if low_dtype is None else xp.astype(Ref, low_dtype), (1, 0))
     if exclude_groups is not None:
@@ -267,13 +294,16 @@ def similarity_topk(
     rows = block_rows if block_rows is not None else _block_rows(n, chunk, extra, xp)
     rows = max(1, int(rows))
     buf = None
-    if B.is_numpy_namespace(xp) and low_dtype is None:
+    if _backend.is_numpy_namespace(xp) and low_dtype is None:
         import numpy as np  # NumPy fast path: one reused result buffer, no page faults
 
         buf = np.empty(min(rows, n) * chunk, dtype=np.float32)
     out_idx, out_val = [], []
     note = f"{metric}, k={k_out}, blocks of {rows} x {chunk}, {precision}"
-    with B.timed_step("tl.similarity_topk", xp, note), B.tf32_matmul(xp, precision == "tf32"):
+    with (
+        _backend.timed_step("tl.similarity_topk", xp, note),
+        _backend.tf32_matmul(xp, precision == "tf32"),
+    ):
         for lo in range(0, n, rows):
             hi = min(lo + rows, n)
             # a copy of the query block: never one buffer times its own transpose
@@ -306,7 +336,7 @@ def _chunk_cols(m_pad: int, g: int, xp: ModuleType) -> int:
     columns (a multiple of ``g``), so that query blocks stay about 1,000 rows high (the GEMM
     repacks the reference operand on every call; tall blocks amortise that).
     """
-    if B.is_cupy_namespace(xp) or m_pad <= _CPU_CHUNK_COLS * 3 // 2:
+    if _backend.is_cupy_namespace(xp) or m_pad <= _CPU_CHUNK_COLS * 3 // 2:
         return m_pad
     return _CPU_CHUNK_COLS - _CPU_CHUNK_COLS % g
 
@@ -329,7 +359,7 @@ def _drop_own(idx: Any, val: Any, lo: int, hi: int, xp: ModuleType) -> tuple[Any
 
 
 def _check_groups(groups: tuple[Any, Any], n: int, m: int, xp: ModuleType) -> tuple[Any, Any]:
-    q, r = (xp.astype(xp.asarray(B.to_device(g, xp)), xp.int64) for g in groups)
+    q, r = (xp.astype(xp.asarray(_backend.to_device(g, xp)), xp.int64) for g in groups)
     if q.shape != (n,) or r.shape != (m,):
         raise ValueError(
             f"exclude_groups must hold {n} query and {m} reference codes, got shapes "

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.profiles import Profiles
 from gpu_moa.tl._umap_graph import exact_knn, fuzzy_graph
 
@@ -37,7 +37,7 @@ def _umap_learn(rep: Any, **params: Any) -> np.ndarray:
     try:
         from umap.umap_ import find_ab_params, simplicial_set_embedding
     except ImportError as exc:
-        raise B.BackendUnavailableError(
+        raise _backend.BackendUnavailableError(
             f"umap-learn is not installed: {UMAP_INSTALL_HINT}"
         ) from exc
     knn_idx, knn_dist = exact_knn(rep, k=params["n_neighbors"])
@@ -45,7 +45,7 @@ def _umap_learn(rep: Any, **params: Any) -> np.ndarray:
     a, b = find_ab_params(1.0, params["min_dist"])
     seed = params["random_state"]
     emb, _ = simplicial_set_embedding(
-        data=B.to_numpy(rep).astype(np.float32),
+        data=_backend.to_numpy(rep).astype(np.float32),
         graph=graph.tocoo(),
         n_components=params["n_components"],
         initial_alpha=1.0,
@@ -112,22 +112,24 @@ def umap(
         "n_epochs": n_epochs,
         "random_state": random_state,
     }
-    xp = B.get_namespace(rep)
+    xp = _backend.get_namespace(rep)
     start = time.perf_counter()
-    if B.device_of(rep) == "gpu" and B.has_cuml():
+    if _backend.device_of(rep) == "gpu" and _backend.has_cuml():
         backend, device, note = "cuml", "gpu", "cuML is installed and the data are on the GPU"
-        emb = B.import_cuml().UMAP(**params, output_type="cupy").fit_transform(rep)
+        emb = _backend.import_cuml().UMAP(**params, output_type="cupy").fit_transform(rep)
     else:
         backend, device = "umap-learn", "cpu"
         note = (
             "cuML is not installed: exact kNN on the GPU, layout by umap-learn on the host"
-            if B.device_of(rep) == "gpu"
+            if _backend.device_of(rep) == "gpu"
             else "data on the CPU: exact kNN graph, layout by umap-learn"
         )
         emb = _umap_learn(rep, **params)
-    emb = xp.astype(B.to_device(emb, xp), xp.float32)
-    B.synchronize(xp)
-    B.log_backend("umap", backend, device=device, note=note, seconds=time.perf_counter() - start)
+    emb = xp.astype(_backend.to_device(emb, xp), xp.float32)
+    _backend.synchronize(xp)
+    _backend.log_backend(
+        "umap", backend, device=device, note=note, seconds=time.perf_counter() - start
+    )
     uns = dict(p.uns)
     uns["umap"] = {"use_rep": use_rep, "backend": backend, **params}
     return p.replace(obsm={**p.obsm, "X_umap": emb}, uns=uns)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 
 #: binary-search tolerance on the membership sum and floor of sigma (umap-learn's constants)
 _TOLERANCE = 1e-5
@@ -24,7 +24,7 @@ _N_ITER = 64
 
 def _smallest_k(d: Any, k: int, xp: Any) -> Any:
     """Column positions of the ``k`` smallest entries of each row (any order)."""
-    if B.is_numpy_namespace(xp):
+    if _backend.is_numpy_namespace(xp):
         # NumPy-only fast path: introselect instead of a full sort of every row.
         return np.argpartition(d, k - 1, axis=1)[:, :k]
     return xp.argsort(d, axis=1)[:, :k]
@@ -49,7 +49,7 @@ def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np
     distances : numpy.ndarray of float32, shape (n, k)
         Euclidean distances, ascending; column 0 is 0.
     """
-    xp = B.get_namespace(X)
+    xp = _backend.get_namespace(X)
     n = X.shape[0]
     sq = xp.sum(X * X, axis=1)
     indices = np.empty((n, k), dtype=np.int64)
@@ -62,8 +62,8 @@ def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np
         # exact squared distances of the k candidates (the expanded form cancels badly)
         cand = xp.reshape(xp.take(X, xp.reshape(idx, (-1,)), axis=0), (stop - start, k, -1))
         diff = cand - blk[:, None, :]
-        d2 = B.to_numpy(xp.sum(diff * diff, axis=2))
-        idx = B.to_numpy(idx)
+        d2 = _backend.to_numpy(xp.sum(diff * diff, axis=2))
+        idx = _backend.to_numpy(idx)
         indices[start:stop], distances[start:stop] = _self_first(idx, d2, np.arange(start, stop))
     return indices, distances
 
@@ -102,7 +102,7 @@ def smooth_knn_sigmas(dists: Any) -> tuple[Any, Any]:
     -------
     rho, sigma : arrays of shape (n,), float64, in ``dists``' namespace
     """
-    xp = B.get_namespace(dists)
+    xp = _backend.get_namespace(dists)
     d = xp.astype(dists, xp.float64)
     n, k = d.shape
     positive = d > 0.0
@@ -150,15 +150,15 @@ def fuzzy_graph(indices: np.ndarray, dists: np.ndarray) -> scipy.sparse.csr_matr
     -------
     scipy.sparse.csr_matrix, shape (n, n), float32
     """
-    xp = B.get_namespace(dists)
+    xp = _backend.get_namespace(dists)
     d = xp.astype(dists, xp.float64)
     rho, sigma = smooth_knn_sigmas(d)
     shifted = d - rho[:, None]
     vals = xp.where(shifted <= 0.0, xp.ones_like(d), xp.exp(-shifted / sigma[:, None]))
-    idx = B.to_numpy(indices)
+    idx = _backend.to_numpy(indices)
     n, k = idx.shape
     rows = np.repeat(np.arange(n), k)
-    vals = B.to_numpy(vals).ravel()
+    vals = _backend.to_numpy(vals).ravel()
     vals[idx.ravel() == rows] = 0.0
     P = scipy.sparse.csr_matrix((vals.astype(np.float32), (rows, idx.ravel())), shape=(n, n))
     P.eliminate_zeros()

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
-from gpu_moa import pl
+from gpu_moa import _backend, pl
 from gpu_moa.metrics._folds import drug_grouped_folds, grouped_folds
 from gpu_moa.metrics._loss import multilabel_log_loss
 from gpu_moa.models._cv import CVResult, LabelPrior, control_mask, cross_validate
@@ -41,7 +40,7 @@ def _folds(ctx: RunContext) -> tuple[list, str]:
 def _label_table(p: Profiles, prior: CVResult, logistic: CVResult) -> pd.DataFrame:
     table = pd.DataFrame(
         {
-            "positives": B.to_numpy(p.Y).sum(axis=0).astype(int),
+            "positives": _backend.to_numpy(p.Y).sum(axis=0).astype(int),
             "prior_log_loss": prior.label_log_loss,
             "log_loss": logistic.label_log_loss,
             "auc": logistic.auc,

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import silhouette_score
 
-from gpu_moa import _backend as B
-from gpu_moa import pl, tl
+from gpu_moa import _backend, pl, tl
 from gpu_moa.eda._names import display_names
 from gpu_moa.profiles import Profiles
 from gpu_moa.run._context import RunContext, Section
@@ -30,7 +29,7 @@ TOP_MOAS = 6
 
 def _loadings(p: Profiles, n: int = 10) -> pd.DataFrame:
     """The features with the largest absolute loadings on PC1 and PC2, with readable names."""
-    comps = B.to_numpy(p.uns["pca"]["components"])
+    comps = _backend.to_numpy(p.uns["pca"]["components"])
     names = display_names(p.var)
     rows = []
     for k in range(min(2, comps.shape[0])):
@@ -48,7 +47,7 @@ def _loadings(p: Profiles, n: int = 10) -> pd.DataFrame:
 
 def _top_moa(p: Profiles) -> pd.Series:
     """Per row: its MoA when among the most frequent ones, "other MoA", "no MoA" or "control"."""
-    Y = B.to_numpy(p.Y) > 0.5
+    Y = _backend.to_numpy(p.Y) > 0.5
     order = np.argsort(-Y.sum(axis=0), kind="stable")[:TOP_MOAS]
     out = np.where(Y.any(axis=1), "other MoA", "no MoA").astype(object)
     for j in order[::-1]:  # the most frequent label wins for rows with several
@@ -68,7 +67,7 @@ def _pca_section(ctx: RunContext, p: Profiles) -> Profiles:
             fig = pl.pca(tl.pca(sub, n_comps=2, whiten=True), color=colors)
             figures.append((f"PCA of the {kind} features (whitened, as in the seed)", fig))
     q = tl.pca(p, n_comps=n_comps)
-    ratio = B.to_numpy(q.uns["pca"]["variance_ratio"]).astype(float)
+    ratio = _backend.to_numpy(q.uns["pca"]["variance_ratio"]).astype(float)
     variance = pd.DataFrame(
         {"variance_ratio": ratio, "cumulative": np.cumsum(ratio)},
         index=pd.Index([f"PC{i + 1}" for i in range(len(ratio))], name="component"),
@@ -82,7 +81,7 @@ def _pca_section(ctx: RunContext, p: Profiles) -> Profiles:
         "cumulative_variance": float(variance["cumulative"].iloc[-1]),
     }
     if "cp_type" in p.obs and p.obs["cp_type"].nunique() == 2:
-        scores = B.to_numpy(q.obsm["X_pca"])[:, : min(10, n_comps)]
+        scores = _backend.to_numpy(q.obsm["X_pca"])[:, : min(10, n_comps)]
         metrics["silhouette_cp_type"] = float(
             silhouette_score(
                 scores,

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
-from gpu_moa import pl, pp
+from gpu_moa import _backend, pl, pp
 from gpu_moa.metrics import multilabel_log_loss
 from gpu_moa.metrics._retrieval import (
     chance_of_hit,
@@ -63,7 +62,7 @@ def _example(p: Profiles, q_rows: np.ndarray, hits: np.ndarray, scores: np.ndarr
     top = np.where(hits[:, 0], scores[:, 0], -np.inf)
     best = int(q_rows[int(np.argmax(top))])
     table = match(p[[best]], p, k=10)
-    moa = "|".join(np.asarray(p.label_names)[B.to_numpy(p.Y)[best] > 0])
+    moa = "|".join(np.asarray(p.label_names)[_backend.to_numpy(p.Y)[best] > 0])
     return table.assign(query_moa=moa)
 
 
@@ -74,16 +73,23 @@ def run(ctx: RunContext) -> None:
         return
     p = _population(ctx)
     idx, scores = neighbours(p, p, k=K, search=ctx.search)
-    idx, scores = B.to_numpy(idx), B.to_numpy(scores)
+    idx, scores = _backend.to_numpy(idx), _backend.to_numpy(scores)
     Y, codes, q_rows = retrieval_inputs(p, "moa")
-    hits, _ = hits_of(idx[q_rows], B.to_numpy(Y) > 0, q_rows)
+    hits, _ = hits_of(idx[q_rows], _backend.to_numpy(Y) > 0, q_rows)
     n_pos, n_cand = positive_counts(Y, codes, q_rows)
     curve = _curve(hits, n_pos, n_cand)
     rng = np.random.default_rng(ctx.random_state)
     sample = rng.choice(q_rows, size=min(MAP_QUERIES[ctx.quick], q_rows.size), replace=False)
     m_ap = retrieval_map(p, queries=sample)
-    P = vote(B.to_device(idx, p.xp), B.to_device(scores, p.xp), p, p, shrinkage=0.2, power=4.0)
-    prior = np.broadcast_to(B.to_numpy(p.Y).mean(axis=0), (p.n_obs, len(p.label_names)))
+    P = vote(
+        _backend.to_device(idx, p.xp),
+        _backend.to_device(scores, p.xp),
+        p,
+        p,
+        shrinkage=0.2,
+        power=4.0,
+    )
+    prior = np.broadcast_to(_backend.to_numpy(p.Y).mean(axis=0), (p.n_obs, len(p.label_names)))
     loss, prior_loss = multilabel_log_loss(p.Y, P), multilabel_log_loss(p.Y, prior)
     example = _example(p, q_rows, hits, scores[q_rows])
     first = curve.iloc[0]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpu_moa import _backend as B
+from gpu_moa import _backend
 from gpu_moa.profiles import Profiles
 from gpu_moa.run._context import RunContext, Section
 
@@ -61,7 +61,7 @@ def label_summary(p: Profiles) -> tuple[dict[str, Any], pd.DataFrame]:
     """
     if p.Y is None:
         return {}, pd.DataFrame(columns=["positives", "fraction"])
-    Y = B.to_numpy(p.Y)
+    Y = _backend.to_numpy(p.Y)
     labelled = ~np.isnan(Y).any(axis=1)
     Y = Y[labelled]
     positives = Y.sum(axis=0).astype(np.int64)
