@@ -119,7 +119,7 @@ def oof_scores(p, folds, C: float, tol: float) -> dict:
     prior gpu_moa uses, to compare the fitted models alone.
     """
     import gpu_moa as gm
-    from gpu_moa.models._cv import control_mask, predict_on
+    from gpu_moa.models._cv import predict_on
 
     ours = gm.models.cross_validate(
         gm.models.MultilabelLogistic(C=C, tol=tol), p, folds=folds, features="rank_gauss"
@@ -129,7 +129,7 @@ def oof_scores(p, folds, C: float, tol: float) -> dict:
     for train_idx, valid_idx in folds:
         start = time.perf_counter()
         train = p[train_idx]
-        train = train[~control_mask(train)]
+        train = train[~train.is_control]
         feats = gm.models.MoaFeatures("rank_gauss").fit(train)
         Ytr = gm.to_numpy(train.Y)
         with warnings.catch_warnings():
@@ -141,7 +141,7 @@ def oof_scores(p, folds, C: float, tol: float) -> dict:
         prior = (Ytr.sum(axis=0) + 0.5) / (len(Ytr) + 1)
         block = raw[valid_idx]
         block[:, constant] = prior[constant]
-        block[control_mask(p[valid_idx])] = 0.0
+        block[p[valid_idx].is_control] = 0.0
         fixed[valid_idx] = block
     return {
         "folds": len(folds),

@@ -12,7 +12,14 @@ import pandas as pd
 
 from gpu_moa import _backend
 
-OBS_COLUMNS = ("cp_type", "cp_time", "cp_dose", "drug_id", "split")
+#: treatment type of a vehicle control, as lish-moa's ``cp_type`` and L1000's ``pert_type`` spell it
+CONTROL_TYPE = "ctl_vehicle"
+#: every control type starts with this (L1000 also has ``ctl_untrt``, ``ctl_vector``, ...)
+CONTROL_PREFIX = "ctl_"
+#: obs columns holding the treatment type, in order of preference (lish-moa, then L1000)
+TYPE_COLUMNS = ("cp_type", "pert_type")
+#: obs columns identifying the drug (perturbagen), in order of preference (lish-moa, then L1000)
+DRUG_COLUMNS = ("drug_id", "pert_id")
 VAR_COLUMNS = ("kind", "symbol", "entrez_id", "ccle_name")
 
 
@@ -106,6 +113,60 @@ class Profiles:
     def var_names(self) -> list[str]:
         """Feature (column) names."""
         return [str(v) for v in self.var.index]
+
+    # ---------------------------------------------------------------- domain vocabulary
+    @property
+    def type_column(self) -> str | None:
+        """The obs column holding the treatment type (``cp_type``, else ``pert_type``), or None."""
+        return next((c for c in TYPE_COLUMNS if c in self.obs), None)
+
+    @property
+    def drug_column(self) -> str | None:
+        """The obs column identifying the drug (``drug_id``, else ``pert_id``), or None."""
+        return next((c for c in DRUG_COLUMNS if c in self.obs), None)
+
+    @property
+    def is_control(self) -> np.ndarray:
+        """Host boolean mask of the control rows: the one rule every module applies.
+
+        A row is a control when its treatment type (:attr:`type_column`: lish-moa's
+        ``cp_type``, else L1000's ``pert_type``) starts with ``"ctl_"`` (``ctl_vehicle``,
+        L1000's ``ctl_untrt``, ...). Without a treatment-type column no row is a control: such
+        profiles (a GCT of signatures, a table of consensus signatures) are all treated.
+        """
+        column = self.type_column
+        if column is None:
+            return np.zeros(self.n_obs, dtype=bool)
+        values = self.obs[column].astype("string")
+        return values.str.startswith(CONTROL_PREFIX).fillna(False).to_numpy(dtype=bool)
+
+    def drug_codes(self, *others: Profiles) -> np.ndarray:
+        """Integer code of each row's drug (:attr:`drug_column`), shared with ``others``' rows.
+
+        Equal drugs get equal non-negative codes across ``self`` and ``others``. A row whose drug
+        is unknown (no drug column, a missing or empty id) gets a negative code of its own, so it
+        is never taken for the same drug as another row.
+
+        Parameters
+        ----------
+        *others : Profiles
+            Further profiles coded in the same code space (e.g. a reference library).
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            Codes of the rows of ``self`` followed by those of each of ``others``.
+        """
+        parts = []
+        for p in (self, *others):
+            column = p.drug_column
+            ids = p.obs[column] if column is not None else pd.Series([None] * p.n_obs)
+            parts.append(ids.astype("string").str.strip().replace("", pd.NA).reset_index(drop=True))
+        codes, _ = pd.factorize(pd.concat(parts, ignore_index=True), use_na_sentinel=True)
+        codes = codes.astype(np.int64)
+        unknown = codes < 0
+        codes[unknown] = -2 - np.arange(int(unknown.sum()))
+        return codes
 
     @property
     def labels(self) -> pd.DataFrame | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 
 import gpu_moa as gm
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 
 @pytest.fixture
@@ -138,14 +141,47 @@ def test_iter_gctx_chunks_equals_h5py(tmp_path, cmap_profiles):
     assert np.concatenate([i for i, _ in chunks]).tolist() == cmap_profiles.obs.index.tolist()
 
 
-def test_text_file_named_gctx_is_read_as_gct(tmp_path, cmap_profiles):
+def test_read_picks_the_reader_from_the_content(tmp_path, cmap_profiles):
     gm.io.write_gct(cmap_profiles, tmp_path / "a.gct")
-    shutil.copy(tmp_path / "a.gct", tmp_path / "text.gctx")
-    with pytest.warns(UserWarning, match="text GCT"):
-        p = gm.io.read_gctx(tmp_path / "text.gctx", device="cpu")
-    assert_profiles_equal(p, gm.io.read_gct(tmp_path / "a.gct", device="cpu"))
+    shutil.copy(tmp_path / "a.gct", tmp_path / "text.gctx")  # a text GCT under a GCTX name
     gm.io.write_gctx(cmap_profiles, tmp_path / "b.gctx")
-    assert_profiles_equal(gm.io.read_gct(tmp_path / "b.gctx", device="cpu"), p)
+    shutil.copy(tmp_path / "b.gctx", tmp_path / "hdf5.gct")  # and the other way round
+    assert gm.io.sniff(tmp_path / "text.gctx") == "gct"
+    assert gm.io.sniff(tmp_path / "hdf5.gct") == "gctx"
+    want = gm.io.read_gct(tmp_path / "a.gct", device="cpu")
+    for name in ("text.gctx", "hdf5.gct", "b.gctx"):
+        assert_profiles_equal(gm.io.read(tmp_path / name, device="cpu"), want)
+    with pytest.raises(gm.DataError, match="read_gct, or gm.io.read"):
+        gm.io.read_gctx(tmp_path / "text.gctx")
+    with pytest.raises(gm.DataError, match="read_gctx, or gm.io.read"):
+        gm.io.read_gct(tmp_path / "hdf5.gct")
+    with pytest.raises(gm.DataError, match="gm.io.read"):
+        gm.io.read_lish_moa(tmp_path / "b.gctx")
+
+
+def test_sniff_formats(tmp_path, tiny_lish_moa):
+    train, _ = tiny_lish_moa
+    gm.io.write_parquet(train, tmp_path / "t.bin")  # no telling suffix: content decides
+    assert gm.io.sniff(tmp_path / "t.bin") == "parquet"
+    assert gm.io.sniff(tmp_path) == "lish_moa_dir"
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    assert gm.io.sniff(tmp_path / "x.csv") == "csv"
+    with pytest.raises(gm.DataError, match="no such file"):
+        gm.io.sniff(tmp_path / "missing.gctx")
+    back = gm.io.read(tmp_path / "t.bin", device="cpu")
+    np.testing.assert_array_equal(back.X, train.X)
+
+
+def test_real_l1000_gctx_with_latin1_metadata():
+    """Real LINCS level-5 signatures: 'µM' stored in Latin-1, as CMap files do."""
+    path = REALDATA / "l1000_level5_modz_n272x978.gctx"
+    if not path.is_file():
+        pytest.skip("../shared/realdata is not present")
+    p = gm.io.read(path, device="cpu")
+    assert p.shape == (272, 978)
+    assert set(p.obs["pert_idose"]) >= {"10 \u00b5M"}
+    assert set(p.obs["pert_iname"]) == {"vemurafenib", "atorvastatin", "venlafaxine"}
+    assert p.drug_column == "pert_id" and not p.is_control.any()
 
 
 def test_lish_moa_profiles_through_gctx(tmp_path, tiny_lish_moa):

@@ -98,8 +98,10 @@ def test_drop_controls(xp, rng):
     p = _profiles(rng.standard_normal((10, 3)), xp, obs=_ctl_obs(10, 4))
     out = pp.drop_controls(p)
     assert list(out.obs.index) == [f"s{i}" for i in range(4, 10)]
-    with pytest.raises(gm.DataError, match="cp_type"):
-        pp.drop_controls(p.replace(obs=p.obs.drop(columns="cp_type")))
+    untyped = p.replace(obs=p.obs.drop(columns="cp_type"))
+    assert pp.drop_controls(untyped).n_obs == 10  # no treatment type: every row is treated
+    with pytest.raises(gm.DataError, match="no control rows"):
+        pp.normalize(untyped)
 
 
 @pytest.mark.parametrize("method", ["zscore", "robust_mad"])

@@ -84,3 +84,33 @@ def test_labels_with_unknown_rows_use_a_nullable_dtype():
     labels = p.replace(Y=Y).labels
     assert str(labels.dtypes.iloc[0]) == "Int8"
     assert labels.loc["s1"].tolist() == [1, 0] and labels.loc["s3"].isna().all()
+
+
+def test_is_control_one_rule():
+    X = np.zeros((5, 2), np.float32)
+    var = pd.DataFrame(index=["a", "b"])
+    lish = pd.DataFrame({"cp_type": ["ctl_vehicle", "trt_cp", "trt_cp", "ctl_vehicle", None]})
+    l1000 = pd.DataFrame({"pert_type": ["ctl_untrt", "trt_cp", "ctl_vehicle", "trt_sh", "trt_cp"]})
+    assert gm.make_profiles(X, lish, var).is_control.tolist() == [True, False, False, True, False]
+    assert gm.make_profiles(X, l1000, var).is_control.tolist() == [True, False, True, False, False]
+    both = pd.concat([lish, l1000], axis=1)  # cp_type is preferred over pert_type
+    assert gm.make_profiles(X, both, var).is_control.tolist() == [True, False, False, True, False]
+    none = gm.make_profiles(X, pd.DataFrame(index=range(5)), var)
+    assert none.type_column is None and not none.is_control.any()
+
+
+def test_drug_codes_shared_and_unknown_never_equal():
+    var = pd.DataFrame(index=["a"])
+    q = gm.make_profiles(
+        np.zeros((4, 1), np.float32), pd.DataFrame({"drug_id": ["d1", None, "d2", " "]}), var
+    )
+    r = gm.make_profiles(
+        np.zeros((3, 1), np.float32), pd.DataFrame({"pert_id": ["d2", "d1", None]}), var
+    )
+    codes = q.drug_codes(r)
+    assert codes.dtype == np.int64 and len(codes) == 7
+    assert codes[0] == codes[5] and codes[2] == codes[4] and codes[0] != codes[2]
+    unknown = codes[[1, 3, 6]]
+    assert (unknown < 0).all() and len(set(unknown.tolist())) == 3
+    bare = gm.make_profiles(np.zeros((3, 1), np.float32), pd.DataFrame(index=range(3)), var)
+    assert len(set(bare.drug_codes().tolist())) == 3

@@ -69,7 +69,7 @@ def test_oof_log_loss_beats_prior_and_controls_are_zero(small_lish_moa, cv_pair)
 
 
 def test_cross_validate_passes_drug_groups_to_auto_C(small_lish_moa, monkeypatch):
-    from gpu_moa.models import _auto_c as _logistic_auto
+    from gpu_moa.models import _logistic
 
     seen = []
 
@@ -77,8 +77,8 @@ def test_cross_validate_passes_drug_groups_to_auto_C(small_lish_moa, monkeypatch
         seen.append(groups)
         return choose(X, Y, grid, groups=groups, **kw)
 
-    choose = _logistic_auto.choose_C
-    monkeypatch.setattr(_logistic_auto, "choose_C", spy)
+    choose = _logistic.choose_C
+    monkeypatch.setattr(_logistic, "choose_C", spy)
     folds = gm.metrics.drug_grouped_folds(small_lish_moa, n_splits=2, random_state=0)
     model = MultilabelLogistic(C="auto", C_grid=(0.003, 0.03), cv=2)
     with gm.settings.override(progress=False):

@@ -40,13 +40,12 @@ def main(args: argparse.Namespace) -> int:
     from gpu_moa import io
     from gpu_moa.cli.train import load_split
     from gpu_moa.models import TrainedModel
-    from gpu_moa.models._cv import control_mask
 
     model = TrainedModel.load(args.model)
     p = load_split(args.data, "test", _backend.resolve_device(args.device))
     proba = model.predict(p)
     path = io.write_submission(
-        proba.to_numpy(), p.sig_ids, model.label_names, Path(args.out), controls=control_mask(p)
+        proba.to_numpy(), p.sig_ids, model.label_names, Path(args.out), controls=p.is_control
     )
     print(f"gpu-moa predict: {p.n_obs} rows x {len(model.label_names)} labels written to {path}")
     return 0

@@ -122,7 +122,6 @@ def cv_report(p: Any, *, model: Any, features: str, folds: int, seed: int) -> tu
 
 def main(args: argparse.Namespace) -> int:
     """Run ``gpu-moa train``; returns the exit status."""
-    from gpu_moa.models._cv import control_mask
 
     if args.C == "auto" and (args.cluster is not None or args.partitions is not None):
         raise SystemExit(
@@ -132,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
     device = _backend.resolve_device(args.device)
     p = load_split(args.data, "train", device)
     with _cluster.cluster_from_args(args) as cluster:
-        logistic = logistic_for(args, cluster, int((~control_mask(p)).sum()))
+        logistic = logistic_for(args, cluster, int((~p.is_control).sum()))
         return fit_and_save(args, p, logistic)
 
 

@@ -71,8 +71,8 @@ def summary_lines(p: Profiles) -> list[str]:
     lines.append(f"features: {p.n_vars:,}" + (f" ({detail})" if detail else ""))
     if "drug_id" in obs:
         lines.append(f"drugs: {obs['drug_id'].nunique():,}")
-    if "cp_type" in obs:
-        lines.append(f"controls: {int((obs['cp_type'] == 'ctl_vehicle').sum()):,}")
+    if p.type_column is not None:
+        lines.append(f"controls: {int(p.is_control.sum()):,}")
     for what, Y, names in (
         ("scored", p.Y, p.label_names),
         ("non-scored", p.Y_extra, p.extra_label_names),

@@ -14,6 +14,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from gpu_moa.profiles import CONTROL_TYPE
+
 TRAIN_TREATED_ROWS = 21_948
 TRAIN_CONTROL_ROWS = 1_866
 TEST_TREATED_ROWS = 3_624
@@ -253,7 +255,7 @@ def make_design(rng: np.random.Generator, n_drugs: int) -> Design:
     sig_ids = ["id_" + h for h in _hex_ids(rng, len(row_drug))]
     obs = pd.DataFrame(
         {
-            "cp_type": np.where(row_drug == 0, "ctl_vehicle", "trt_cp"),
+            "cp_type": np.where(row_drug == 0, CONTROL_TYPE, "trt_cp"),
             "cp_time": np.concatenate([p[1] for p in parts]).astype(np.int64),
             "cp_dose": np.concatenate([p[2] for p in parts]),
             "drug_id": np.asarray(drug_ids)[row_drug],

@@ -19,7 +19,7 @@ import pandas as pd
 
 from gpu_moa.datasets._design import N_TREATED_DRUGS, make_design
 from gpu_moa.datasets._signal import SignalParams, make_truth, simulate
-from gpu_moa.profiles import Profiles, make_profiles
+from gpu_moa.profiles import CONTROL_TYPE, Profiles, make_profiles
 
 logger = logging.getLogger("gpu_moa")
 
@@ -155,7 +155,7 @@ def _truth_record(design, truth, effects, var, labels, params, random_state) -> 
     drug_moas = {d: names[m].tolist() for d, m in zip(drug_ids, moa, strict=True)}
     drugs = pd.concat([design.drugs, effects], axis=1).set_index("drug_id")
     drugs["moas"] = ["|".join(drug_moas[d]) for d in drugs.index]
-    drugs["cp_type"] = np.where(np.arange(len(drugs)) == 0, "ctl_vehicle", "trt_cp")
+    drugs["cp_type"] = np.where(np.arange(len(drugs)) == 0, CONTROL_TYPE, "trt_cp")
     genes = var.index[var["kind"] == "gene"]
     cells = var.index[var["kind"] == "cell"]
     pathways = [f"pathway-{k}" for k in range(truth["pathway_loadings"].shape[0])]

@@ -12,8 +12,6 @@ from gpu_moa.eda._groups import group_means, group_sums, groups_of
 from gpu_moa.eda._names import display_names, feature_position, long_name
 from gpu_moa.profiles import Profiles
 
-CONTROL = "ctl_vehicle"
-
 
 def drug_ranks(p: Profiles, *, cell: str) -> pd.DataFrame:
     """Mean viability of each drug in one cell line and its rank (the seed's ``drug_rank``).
@@ -138,7 +136,7 @@ def moa_enrichment(
         drugs with it), ``fraction_effective``, ``fraction_all``, ``fold_enrichment``,
         ``p_value``, ``q_value``; most significant first. ``attrs`` holds the totals.
     """
-    treated = p[p.obs["cp_type"].to_numpy() != CONTROL] if "cp_type" in p.obs else p
+    treated = p[~p.is_control]
     ranks = drug_ranks(treated, cell=cell).set_index("drug_id")
     moas = drug_moas(treated, which=which)
     effective = (ranks["mean"] <= threshold).reindex(moas.index).to_numpy()

@@ -4,6 +4,8 @@ Every reader validates its input and raises :class:`gpu_moa.DataError` naming th
 column or row and the fix; every writer is atomic (temporary file, then rename).
 
 ===========================  ====================================================================
+``read``                     any supported file or directory, the reader chosen from its content
+``sniff``                    which format a path holds (lish-moa directory, Parquet, GCTX, GCT, CSV)
 ``read_lish_moa``            Kaggle directory / annotated CSV / Parquet -> Profiles
 ``write_lish_moa``           Profiles -> Kaggle directory or annotated CSV (optionally .csv.zip)
 ``write_parquet``            Profiles -> one Parquet file (exact round trip)
@@ -23,9 +25,13 @@ from gpu_moa.io._gct import read_gct, write_gct
 from gpu_moa.io._gctx import iter_gctx_chunks, read_gctx, write_gctx
 from gpu_moa.io._lish_moa import read_lish_moa
 from gpu_moa.io._parquet import iter_parquet_chunks, write_parquet
+from gpu_moa.io._read import read
+from gpu_moa.io._sniff import sniff
 from gpu_moa.io._writers import write_lish_moa, write_submission
 
 __all__ = [
+    "read",
+    "sniff",
     "annotate",
     "iter_gctx_chunks",
     "iter_parquet_chunks",

@@ -23,8 +23,9 @@ from gpu_moa._validation import (
     data_error,
     require_columns,
 )
+from gpu_moa.profiles import CONTROL_TYPE
 
-CP_TYPES = ("trt_cp", "ctl_vehicle")
+CP_TYPES = ("trt_cp", CONTROL_TYPE)
 CP_TIMES = (24, 48, 72)
 CP_DOSES = ("D1", "D2")
 FEATURE_META = ("sig_id", "cp_type", "cp_time", "cp_dose")

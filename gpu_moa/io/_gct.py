@@ -27,6 +27,7 @@ from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import DataError, data_error
 from gpu_moa.io._cmap import build_profiles, export_meta, format_meta, select_ids
 from gpu_moa.io._csv import read_csv
+from gpu_moa.io._sniff import sniff
 from gpu_moa.profiles import Profiles
 
 
@@ -96,15 +97,13 @@ def read_gct(
         Header counts that do not match the body, ragged rows, non-numeric or missing values,
         duplicate ids, unknown rid/cid.
     """
-    import h5py
-
     path = Path(path)
-    if path.is_file() and h5py.is_hdf5(path):
-        from gpu_moa.io._gctx import read_gctx
-
-        return read_gctx(path, rid=rid, cid=cid, device=device)
-    if not path.is_file():
-        raise data_error(str(path), "file not found", "check the path")
+    if sniff(path) == "gctx":
+        raise data_error(
+            str(path),
+            "an HDF5 (GCTX) file, not a text GCT",
+            "read it with gm.io.read_gctx, or gm.io.read, which picks the reader from the content",
+        )
     n_rows, n_cols, n_rmeta, n_cmeta = _read_dims(path)
     with open(path, encoding="utf-8-sig") as fh:
         head = [fh.readline().rstrip("\r\n").split("\t") for _ in range(3 + n_cmeta)]

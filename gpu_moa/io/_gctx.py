@@ -10,7 +10,6 @@ is one metadata field (text or numbers).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import data_error
 from gpu_moa.io._cmap import build_profiles, export_meta, select_ids
+from gpu_moa.io._sniff import sniff
 from gpu_moa.profiles import Profiles
 
 MATRIX = "/0/DATA/0/matrix"
@@ -52,9 +52,20 @@ def _open(path: Path) -> Any:
     return f
 
 
+def _decode(value: Any) -> Any:
+    """A metadata string as text: UTF-8, else Latin-1 (real CMap files hold "10 \xb5M" in Latin-1)."""
+    if not isinstance(value, bytes):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def _values(dset: Any) -> np.ndarray:
-    if dset.dtype.kind in "SO" or dset.dtype.kind == "U":
-        return np.asarray(dset.asstr()[()], dtype=object)
+    if dset.dtype.kind in "SOU":
+        raw = np.asarray(dset[()], dtype=object).reshape(-1)
+        return np.array([_decode(v) for v in raw], dtype=object)
     return dset[()]
 
 
@@ -62,11 +73,6 @@ def _meta(group: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     ids = _values(group["id"]).astype(str)
     fields = {k: _values(group[k]) for k in group if k != "id"}
     return ids, fields
-
-
-def _is_text_gct(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4) in (b"#1.2", b"#1.3")
 
 
 def _read_block(dset: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -100,7 +106,7 @@ def read_gctx(
     Parameters
     ----------
     path : str or Path
-        The ``.gctx`` file. A text GCT under a ``.gctx`` name is read as GCT, with a warning.
+        The ``.gctx`` file (:func:`gpu_moa.io.read` also accepts a text GCT under that name).
     rid, cid : sequence of str, optional
         Gene ids and sample ids to keep, in this order (default: all). Only the HDF5 slabs of
         the selected samples (or genes, whichever is less data) are read, never the whole
@@ -114,11 +120,12 @@ def read_gctx(
         As :func:`read_gct`: ``obs`` = column metadata (index sig_id), ``var`` = row metadata.
     """
     path = Path(path)
-    if path.is_file() and _is_text_gct(path):
-        warnings.warn(f"{path} is a text GCT file, not HDF5; reading it as GCT", stacklevel=2)
-        from gpu_moa.io._gct import read_gct
-
-        return read_gct(path, rid=rid, cid=cid, device=device)
+    if sniff(path) == "gct":
+        raise data_error(
+            str(path),
+            "a text GCT file, not HDF5 (GCTX)",
+            "read it with gm.io.read_gct, or gm.io.read, which picks the reader from the content",
+        )
     with _open(path) as f:
         row_ids, row_meta = _meta(f[ROW_META])
         col_ids, col_meta = _meta(f[COL_META])

@@ -14,6 +14,8 @@ from gpu_moa._validation import data_error
 from gpu_moa.io import _checks
 from gpu_moa.io._annotate import feature_var, kaggle_name, label_sets
 from gpu_moa.io._csv import read_csv, read_header
+from gpu_moa.io._parquet import read_parquet_parts
+from gpu_moa.io._sniff import sniff
 from gpu_moa.profiles import Profiles
 
 SPLITS = ("train", "test", "all")
@@ -69,25 +71,18 @@ def read_lish_moa(path: str | Path, *, device: str = "auto", split: str = "train
 
 def _read_parts(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
     """Validated train/test parts of any supported form (see :func:`assemble`)."""
-    if path.is_dir():
+    kind = sniff(path)
+    if kind == "lish_moa_dir":
         return [_read_kaggle_part(path, s, gpu) for s in ("train", "test") if split in (s, "all")]
-    if path.is_file() and _is_parquet(path):
-        from gpu_moa.io._parquet import read_parquet_parts
-
+    if kind == "parquet":
         return read_parquet_parts(path, split)
-    if path.is_file():
-        return _read_annotated(path, split, gpu)
-    raise data_error(
-        str(path),
-        "no such file or directory",
-        "pass a lish-moa directory (with train_features.csv), an annotated CSV or a "
-        "Parquet file written by gpu_moa.io.write_parquet",
-    )
-
-
-def _is_parquet(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PAR1"
+    if kind in ("gct", "gctx"):
+        raise data_error(
+            str(path),
+            f"a CMap {kind.upper()} file, not lish-moa data",
+            "read it with gm.io.read (or gm.io.read_gct / read_gctx)",
+        )
+    return _read_annotated(path, split, gpu)
 
 
 def _find(folder: Path, stem: str, *, required: bool) -> Path | None:

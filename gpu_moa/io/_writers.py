@@ -266,7 +266,7 @@ def write_submission(
     path : str or Path
         Output CSV (``sig_id`` then the label columns).
     controls : array of bool, optional
-        Rows that are controls (``ctl_vehicle``); they are written as 0.
+        Rows that are controls (:attr:`Profiles.is_control`); they are written as 0.
 
     Raises
     ------

@@ -36,12 +36,7 @@ def retrieval_inputs(p: Profiles, positive: str) -> tuple[Any, np.ndarray, np.nd
             "(train_targets_scored.csv) with the features"
         )
     Y = p.xp.astype(p.Y, p.xp.float32)
-    if "drug_id" in p.obs:
-        codes = p.obs["drug_id"].factorize(use_na_sentinel=True)[0].astype(np.int64)
-        missing = codes < 0
-        codes[missing] = -2 - np.arange(int(missing.sum()))
-    else:
-        codes = np.arange(p.n_obs, dtype=np.int64)  # every row its own drug: only self excluded
+    codes = p.drug_codes()  # rows of unknown drug get codes of their own: only self excluded
     queries = np.flatnonzero(_backend.to_numpy(p.Y).sum(axis=1) > 0)
     return Y, codes, queries
 

@@ -16,7 +16,7 @@ import pandas as pd
 from gpu_moa import _backend
 from gpu_moa.metrics._folds import grouped_folds
 from gpu_moa.metrics._loss import multilabel_log_loss
-from gpu_moa.models._logistic import fit_path, logits, probabilities
+from gpu_moa.models._path import fit_path, logits, probabilities
 
 
 def choose_C(

@@ -17,10 +17,8 @@ from gpu_moa._settings import settings
 from gpu_moa._validation import data_error
 from gpu_moa.metrics._loss import multilabel_log_loss, per_label_auc, per_label_log_loss
 from gpu_moa.models._features import MoaFeatures
-from gpu_moa.models._logistic import as_arrays
+from gpu_moa.models._path import as_arrays
 from gpu_moa.profiles import Profiles
-
-CONTROL = "ctl_vehicle"
 
 
 class LabelPrior(ClassifierMixin, BaseEstimator):
@@ -46,13 +44,6 @@ class LabelPrior(ClassifierMixin, BaseEstimator):
         return xp.zeros((X.shape[0], 1), dtype=X.dtype) + prior
 
 
-def control_mask(p: Profiles) -> np.ndarray:
-    """Rows that are vehicle controls (all False when ``obs`` has no ``cp_type``)."""
-    if "cp_type" not in p.obs:
-        return np.zeros(p.n_obs, bool)
-    return (p.obs["cp_type"] == CONTROL).to_numpy()
-
-
 def make_features(features: str | MoaFeatures) -> MoaFeatures:
     """A fresh (unfitted) :class:`MoaFeatures` from a kind name or a template object."""
     if isinstance(features, MoaFeatures):
@@ -70,7 +61,7 @@ def fit_on(model: Any, features: MoaFeatures, p: Profiles) -> Any:
 
     ``groups`` (the drug ids) are passed to models whose ``fit`` accepts them (``C="auto"``).
     """
-    treated = p[~control_mask(p)]
+    treated = p[~p.is_control]
     X = features.fit_transform(treated)
     est = clone(model)
     kw = {}
@@ -82,7 +73,7 @@ def fit_on(model: Any, features: MoaFeatures, p: Profiles) -> Any:
 def predict_on(model: Any, features: MoaFeatures, p: Profiles) -> np.ndarray:
     """Host float64 probabilities for every row of ``p``; controls are set to 0."""
     P = _backend.to_numpy(model.predict_proba(features.transform(p))).astype(np.float64)
-    P[control_mask(p)] = 0.0
+    P[p.is_control] = 0.0
     return P
 
 

@@ -15,37 +15,23 @@ from gpu_moa.profiles import Profiles
 
 #: consistency constant making the MAD of normal data estimate its standard deviation
 MAD_TO_SD = 1.4826
-CONTROL = "ctl_vehicle"
-
-
-def _control_mask(p: Profiles, where: str) -> np.ndarray:
-    if "cp_type" not in p.obs:
-        raise DataError(
-            f"{where}: obs has no 'cp_type' column, so controls cannot be identified. Fix: add "
-            f"cp_type ('{CONTROL}' for vehicle controls) or use reference='all'"
-        )
-    return (p.obs["cp_type"] == CONTROL).to_numpy()
 
 
 def drop_controls(p: Profiles) -> Profiles:
-    """Return the profiles without vehicle controls (rows with ``cp_type == "ctl_vehicle"``).
+    """Return the profiles without their control rows (:attr:`Profiles.is_control`).
 
     Parameters
     ----------
     p : Profiles
-        Profiles whose ``obs`` has a ``cp_type`` column.
+        Profiles; without a treatment-type column (``cp_type`` / ``pert_type``) every row is
+        treated and all are kept.
 
     Returns
     -------
     Profiles
         The treated rows only.
-
-    Raises
-    ------
-    DataError
-        When ``obs`` has no ``cp_type`` column.
     """
-    return p[~_control_mask(p, "drop_controls")]
+    return p[~p.is_control]
 
 
 def _moments(X: Any, xp: Any) -> tuple[Any, Any]:
@@ -132,7 +118,13 @@ def reference_groups(
         raise ValueError(f"method must be 'zscore' or 'robust_mad', got {method!r}")
     if reference not in ("controls", "all"):
         raise ValueError(f"reference must be 'controls' or 'all', got {reference!r}")
-    is_ref = _control_mask(p, "normalize") if reference == "controls" else np.ones(p.n_obs, bool)
+    is_ref = p.is_control if reference == "controls" else np.ones(p.n_obs, bool)
+    if not is_ref.any():
+        raise DataError(
+            "normalize: the profiles have no control rows (obs needs cp_type or pert_type with "
+            "'ctl_' values, see Profiles.is_control). Fix: add the treatment type, or use "
+            "reference='all'"
+        )
     codes = _group_codes(p.obs, by, "normalize")
     lacking = np.setdiff1d(np.arange(int(codes.max()) + 1), codes[is_ref])
     if lacking.size:
@@ -175,8 +167,8 @@ def normalize(
         ``(x - mean) / (sd + epsilon)`` or ``(x - median) / (1.4826 * MAD + epsilon)`` where MAD
         is the median absolute deviation from the median; the population sd uses ddof=0.
     reference : {"controls", "all"}
-        Rows that define the centre and spread: the vehicle controls (``cp_type ==
-        "ctl_vehicle"``) or all rows.
+        Rows that define the centre and spread: the controls (:attr:`Profiles.is_control`) or
+        all rows.
     by : str or list of str, optional
         obs column(s) defining groups (e.g. ``"cp_time"`` or ``["cp_time", "cp_dose"]``) that
         are normalized separately, each to its own reference rows.

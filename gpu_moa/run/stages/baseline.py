@@ -16,7 +16,7 @@ import pandas as pd
 from gpu_moa import _backend, pl
 from gpu_moa.metrics._folds import drug_grouped_folds, grouped_folds
 from gpu_moa.metrics._loss import multilabel_log_loss
-from gpu_moa.models._cv import CVResult, LabelPrior, control_mask, cross_validate
+from gpu_moa.models._cv import CVResult, LabelPrior, cross_validate
 from gpu_moa.models._logistic import MultilabelLogistic
 from gpu_moa.models._trained import train_model
 from gpu_moa.profiles import Profiles
@@ -61,7 +61,7 @@ def _submission(ctx: RunContext, test: Profiles) -> dict:
         test.sig_ids,
         model.label_names,
         ctx.out / "submission.csv",
-        controls=control_mask(test),
+        controls=test.is_control,
     )
     ctx.files["submission"] = path
     out = {"submission_rows": test.n_obs}

@@ -107,7 +107,7 @@ def _drugs_section(ctx: RunContext, p: Profiles, ranking: pd.DataFrame) -> Secti
 
 
 def _replicates(p: Profiles, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    treated = p[p.obs["cp_type"].to_numpy() != "ctl_vehicle"]
+    treated = p[~p.is_control]
     real = eda.replicate_reproducibility(treated)
     shuffled = np.random.default_rng(seed).permutation(treated.obs["drug_id"].to_numpy())
     null = eda.replicate_reproducibility(treated.replace(obs=treated.obs.assign(drug_id=shuffled)))
@@ -156,5 +156,5 @@ def run(ctx: RunContext) -> None:
     ctx.sections.append(section)
     if "drug_id" in p.obs and len(ranking) > 1 and p.Y is not None:
         ctx.sections.append(_drugs_section(ctx, p, ranking))
-    if {"drug_id", "cp_type"} <= set(p.obs.columns):
+    if "drug_id" in p.obs and p.is_control.any():
         ctx.sections.append(_controls_section(ctx, p))

@@ -52,8 +52,7 @@ def _top_moa(p: Profiles) -> pd.Series:
     out = np.where(Y.any(axis=1), "other MoA", "no MoA").astype(object)
     for j in order[::-1]:  # the most frequent label wins for rows with several
         out[Y[:, j]] = p.label_names[j]
-    if "cp_type" in p.obs:
-        out[p.obs["cp_type"].to_numpy() == "ctl_vehicle"] = "control"
+    out[p.is_control] = "control"
     return pd.Series(out, index=p.obs.index, name="moa")
 
 

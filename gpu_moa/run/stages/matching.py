@@ -38,8 +38,7 @@ CURVE_KS = (1, 2, 3, 5, 10, 20)
 
 def _population(ctx: RunContext) -> Profiles:
     p = ctx.train
-    if "cp_type" in p.obs:
-        p = pp.drop_controls(p)
+    p = pp.drop_controls(p)
     if ctx.quick and "drug_id" in p.obs:
         drugs = p.obs["drug_id"].dropna().unique()
         rng = np.random.default_rng(ctx.random_state)

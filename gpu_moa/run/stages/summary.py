@@ -33,9 +33,8 @@ def data_summary(p: Profiles) -> dict[str, Any]:
         "genes": int(kinds.get("gene", 0)),
         "cells": int(kinds.get("cell", 0)),
     }
-    if "cp_type" in obs:
-        out["controls"] = int((obs["cp_type"] == "ctl_vehicle").sum())
-        out["treated"] = int((obs["cp_type"] == "trt_cp").sum())
+    controls = int(p.is_control.sum())
+    out["controls"], out["treated"] = controls, p.n_obs - controls
     if "drug_id" in obs:
         per_drug = obs["drug_id"].value_counts()
         out["drugs"] = int(per_drug.size)

@@ -1,0 +1,58 @@
+"""What kind of data file a path holds, from its first bytes (never from its name alone).
+
+The one home of format detection: :func:`gpu_moa.io.read`, the ``validate``/``match`` commands and
+the streaming readers all ask :func:`sniff`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpu_moa._validation import data_error
+
+#: formats :func:`sniff` recognises
+FORMATS = ("lish_moa_dir", "parquet", "gctx", "gct", "csv")
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def sniff(path: str | Path) -> str:
+    """The format of ``path``: one of :data:`FORMATS`.
+
+    A directory is a lish-moa (Kaggle) directory; a file is recognised by its magic bytes:
+    Parquet (``PAR1``), HDF5 (GCTX), a text GCT (``#1.2`` / ``#1.3``), anything else is read as
+    a CSV table (plain, ``.gz`` or ``.zip``: the CSV readers decompress and validate it).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file or directory.
+
+    Returns
+    -------
+    str
+        The format name.
+
+    Raises
+    ------
+    DataError
+        When nothing exists at ``path``, or it is neither a regular file nor a directory.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "lish_moa_dir"
+    if not path.exists():
+        raise data_error(str(path), "no such file or directory", "check the path")
+    if not path.is_file():
+        raise data_error(
+            str(path), "not a regular file (a pipe or a device?)", "pass a file or directory"
+        )
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head == _HDF5_MAGIC:
+        return "gctx"
+    if head[:4] in (b"#1.2", b"#1.3"):
+        return "gct"
+    return "csv"
