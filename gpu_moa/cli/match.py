@@ -72,11 +72,11 @@ def register(
 
 def _load(path: str, split: str | None) -> Profiles:
     from gpu_moa.cli.validate import load
+    from gpu_moa.io._read import default_split
 
     src = Path(path)
-    if split is None and src.is_dir():
-        has_test = any((src / f"test_features{ext}").is_file() for ext in (".csv", ".csv.zip"))
-        split = "test" if has_test else "train"
+    if split is None and src.is_dir():  # a Kaggle directory queries with its test rows
+        split = "test" if default_split(src) == "all" else "train"
     return load(src, split)
 
 

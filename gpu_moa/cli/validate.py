@@ -43,18 +43,10 @@ def register(
 
 
 def load(path: Path, split: str | None = None) -> Profiles:
-    """Read ``path`` with the reader its form calls for (GCT, GCTX or lish-moa)."""
+    """Read ``path`` with :func:`gpu_moa.io.read` on the configured device."""
     from gpu_moa import io
 
-    name = path.name.lower()
-    if name.endswith(".gctx"):
-        return io.read_gctx(path, device=settings.device)
-    if name.endswith(".gct"):
-        return io.read_gct(path, device=settings.device)
-    if split is None:
-        has_test = any((path / f"test_features{ext}").is_file() for ext in (".csv", ".csv.zip"))
-        split = "all" if has_test or not path.is_dir() else "train"
-    return io.read_lish_moa(path, split=split, device=settings.device)
+    return io.read(path, split=split, device=settings.device)
 
 
 def summary_lines(p: Profiles) -> list[str]:

@@ -24,13 +24,11 @@ from gpu_moa.dist._cluster import current_client, import_dask
 from gpu_moa.dist._similarity import TopK, local_topk, merge_topk
 from gpu_moa._settings import settings
 from gpu_moa._validation import data_error
-
-GCTX_SUFFIXES = (".gctx", ".h5", ".hdf5")
-PARQUET_SUFFIXES = (".parquet", ".pq")
+from gpu_moa.io._sniff import sniff
 
 
 def _n_rows(path: Path) -> int:
-    if path.suffix.lower() in GCTX_SUFFIXES:
+    if sniff(path) == "gctx":
         import h5py
 
         from gpu_moa.io._gctx import MATRIX
@@ -48,24 +46,22 @@ def iter_blocks(path: str | Path, *, chunk_rows: int) -> tuple[int, Iterator[tup
     Raises
     ------
     DataError
-        For a missing file or an unknown suffix (the fix names the supported formats).
+        For a missing file or one that is neither GCTX nor Parquet (the fix names both).
     """
     from gpu_moa import io
 
     path = Path(path)
-    if not path.is_file():
-        raise data_error(str(path), "file not found", "check the path")
-    suffix = path.suffix.lower()
-    if suffix in GCTX_SUFFIXES:
+    kind = sniff(path)
+    if kind == "gctx":
         chunks = io.iter_gctx_chunks(path, chunk_rows=chunk_rows)
-    elif suffix in PARQUET_SUFFIXES:
+    elif kind == "parquet":
         chunks = io.iter_parquet_chunks(path, chunk_rows=chunk_rows)
     else:
         raise data_error(
             str(path),
-            f"cannot stream a {suffix or 'suffix-less'} file",
-            f"pass a GCTX ({', '.join(GCTX_SUFFIXES)}) or Parquet "
-            f"({', '.join(PARQUET_SUFFIXES)}) file, e.g. written by gm.io.write_gctx",
+            f"cannot stream {'a directory' if kind == 'lish_moa_dir' else f'a {kind} file'}",
+            "pass a GCTX (HDF5) or Parquet file, e.g. written by gm.io.write_gctx or "
+            "gm.io.write_parquet",
         )
 
     def blocks() -> Iterator[tuple[int, Any]]:
