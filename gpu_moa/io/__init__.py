@@ -13,6 +13,7 @@ column or row and the fix; every writer is atomic (temporary file, then rename).
 ``read_gct``, ``write_gct``  CMap text GCT v1.2 / v1.3
 ``read_gctx``, ``write_gctx`` CMap HDF5 GCTX (rid/cid subsets read only those slices)
 ``iter_gctx_chunks``         stream (sig_ids, float32 block) from a GCTX file
+``read_gmt``, ``read_grp``   gene sets (GMT: one set per line; GRP: one gene per line)
 ``write_submission``         competition submission CSV
 ``annotate``                 fill symbols, Entrez ids and CCLE names from the package data
 ===========================  ====================================================================
@@ -23,6 +24,7 @@ from __future__ import annotations
 from gpu_moa.io._annotate import annotate
 from gpu_moa.io._gct import read_gct, write_gct
 from gpu_moa.io._gctx import iter_gctx_chunks, read_gctx, write_gctx
+from gpu_moa.io._gmt import read_gmt, read_grp
 from gpu_moa.io._lish_moa import read_lish_moa
 from gpu_moa.io._parquet import iter_parquet_chunks, write_parquet
 from gpu_moa.io._read import read
@@ -37,6 +39,8 @@ __all__ = [
     "iter_parquet_chunks",
     "read_gct",
     "read_gctx",
+    "read_gmt",
+    "read_grp",
     "read_lish_moa",
     "write_gct",
     "write_gctx",
