@@ -14,6 +14,8 @@ column or row and the fix; every writer is atomic (temporary file, then rename).
 ``read_gctx``, ``write_gctx`` CMap HDF5 GCTX (rid/cid subsets read only those slices)
 ``iter_gctx_chunks``         stream (sig_ids, float32 block) from a GCTX file
 ``read_gmt``, ``read_grp``   gene sets (GMT: one set per line; GRP: one gene per line)
+``read_profiles``            pycytominer-style CSV(.gz)/Parquet (Metadata_ columns) -> Profiles
+``write_profiles``           Profiles -> pycytominer-style CSV(.gz)/Parquet
 ``write_submission``         competition submission CSV
 ``annotate``                 fill symbols, Entrez ids and CCLE names from the package data
 ===========================  ====================================================================
@@ -27,6 +29,7 @@ from gpu_moa.io._gctx import iter_gctx_chunks, read_gctx, write_gctx
 from gpu_moa.io._gmt import read_gmt, read_grp
 from gpu_moa.io._lish_moa import read_lish_moa
 from gpu_moa.io._parquet import iter_parquet_chunks, write_parquet
+from gpu_moa.io._profiles import read_profiles, write_profiles
 from gpu_moa.io._read import read
 from gpu_moa.io._sniff import sniff
 from gpu_moa.io._writers import write_lish_moa, write_submission
@@ -42,9 +45,11 @@ __all__ = [
     "read_gmt",
     "read_grp",
     "read_lish_moa",
+    "read_profiles",
     "write_gct",
     "write_gctx",
     "write_lish_moa",
     "write_parquet",
+    "write_profiles",
     "write_submission",
 ]
