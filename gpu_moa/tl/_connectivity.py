@@ -18,10 +18,12 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import pandas as pd
 
 from gpu_moa import _backend
+from gpu_moa._backend import topk_rows
 from gpu_moa._validation import DataError, check_no_nan_array, group_columns
 from gpu_moa.tl import _connectivity_scores as scores
 from gpu_moa.tl._connectivity_query import QuerySets, from_gene_sets, from_profiles, random_sets
@@ -31,13 +33,13 @@ from gpu_moa.tl._connectivity_result import (
     ConnectivityResult,
     _key,
 )
-from gpu_moa.tl._connectivity_source import Source, as_profiles, source_of
+from gpu_moa.tl._connectivity_source import Source, as_profiles, source_of, to_like
 from gpu_moa.tl._similarity import _merge
-from gpu_moa._backend import topk_rows
 
 _SLOT_BYTES = 48  # temporaries per (set member, reference row) in the ES computation
 _CPU_BUDGET = 64 << 20
 TAU_MIN_QUERIES = 500
+_P_TIE = 1e-5  # relative: |null| >= |observed| * (1 - _P_TIE) counts as at least as extreme
 
 
 def query_sets(
@@ -72,7 +74,7 @@ def wtcs_block(sets: QuerySets, X: Any, q_block: int) -> Any:
     ranks, weights = scores.reference_ranks(X)
     parts = []
     for lo in range(0, sets.n_queries, q_block):
-        s = sets.rows(lo, lo + q_block)
+        s = sets.rows(lo, min(lo + q_block, sets.n_queries))
         es_up = scores.enrichment(ranks, weights, s.up, s.n_up)
         es_down = scores.enrichment(ranks, weights, s.down, s.n_down)
         parts.append(scores.wtcs(es_up, es_down, s.n_up, s.n_down))
@@ -85,7 +87,8 @@ def wtcs_matrix(sets: QuerySets, X: Any, block_rows: int | None = None) -> Any:
     check_no_nan_array(X, "connectivity reference")
     q_block, r_block = block_shape(sets, X.shape[0], block_rows, xp)
     parts = [
-        wtcs_block(sets, X[lo : lo + r_block, :], q_block) for lo in range(0, X.shape[0], r_block)
+        wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
+        for lo in range(0, X.shape[0], r_block)
     ]
     if not parts:
         return xp.zeros((sets.n_queries, 0), dtype=xp.float32)
@@ -102,8 +105,6 @@ def group_codes(obs: pd.DataFrame | None, by: Any, n: int, like: Any) -> tuple[A
             raise DataError("connectivity: by= needs reference metadata. Fix: pass Profiles")
         cols = group_columns(obs, by, "connectivity by=")
         codes = obs.groupby(cols, sort=False, dropna=False).ngroup().to_numpy(np.int64)
-    import array_api_compat
-
     return xp.asarray(codes, device=array_api_compat.device(like)), int(codes.max(initial=-1)) + 1
 
 
@@ -115,7 +116,12 @@ def permutation_pvalues(
     W: Any, sets: QuerySets, X: Any, n_permutations: int, random_state: Any, block_rows: Any
 ) -> Any:
     """p-values of |WTCS| against random sets of each query's sizes (nulls shared by queries
-    with the same sizes): ``(#null >= observed + 1) / (n + 1)`` per reference signature."""
+    with the same sizes): ``(#null >= observed + 1) / (n + 1)`` per reference signature.
+
+    The random sets of each distinct (n_up, n_down), in increasing order, are drawn from
+    ``numpy.random.default_rng(random_state)``: the first ``n_up + n_down`` genes of the argsort
+    of a uniform (n_permutations x N) draw, up first.
+    """
     xp = _backend.get_namespace(W)
     rng = np.random.default_rng(random_state)
     sizes = sets.info[["n_up", "n_down"]].to_numpy(np.int64)
@@ -125,7 +131,9 @@ def permutation_pvalues(
         rows = np.flatnonzero(which.ravel() == i)
         null_sets = random_sets(int(n_up), int(n_down), X.shape[1], n_permutations, rng, X)
         null = xp.abs(wtcs_matrix(null_sets, X, block_rows))
-        below = scores.count_below(xp.abs(_backend.take_rows(W, rows)), null)
+        # a null within float32 rounding of the observed value counts as reaching it
+        observed = xp.abs(_backend.take_rows(W, rows)) * (1 - _P_TIE)
+        below = scores.count_below(observed, null)
         at_least = n_permutations - xp.astype(below, xp.float32)
         parts.append((at_least + 1) / (n_permutations + 1))
         order.append(rows)
@@ -225,10 +233,10 @@ def stream_blocks(
     q_block, r_block = block_shape(sets, source.n_rows, block_rows, xp)
     chunk = max(r_block, min(chunk_rows, _CPU_BUDGET // (4 * max(sets.n_queries, 1))))
     for offset, block in source.blocks(chunk):
-        X = _backend.to_device(block, xp)
+        X = to_like(block, source.like)
         check_no_nan_array(X, "connectivity reference")
         parts = [
-            wtcs_block(sets, X[lo : lo + r_block, :], q_block)
+            wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
             for lo in range(0, X.shape[0], r_block)
         ]
         yield offset, xp.concat(parts, axis=1)

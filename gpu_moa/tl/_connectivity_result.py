@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from gpu_moa import _backend
+from gpu_moa._backend import topk_rows
 from gpu_moa._validation import DataError, group_columns
 from gpu_moa.tl._connectivity_scores import enrichment, percentile_summary, reference_ranks
-from gpu_moa._backend import topk_rows
 
 #: reference annotations copied into the tables when present
 ANNOTATIONS = (

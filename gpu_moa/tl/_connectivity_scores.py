@@ -22,6 +22,8 @@ import array_api_compat
 
 from gpu_moa import _backend
 
+_TIE = 4e-7  # relative float32 rounding within which |max| and |min| count as equal
+
 
 def reference_ranks(X: Any, *, weighted: bool = True) -> tuple[Any, Any]:
     """Rank of each gene and the absolute values in rank order, for every reference row.
@@ -92,7 +94,8 @@ def enrichment(ranks: Any, weights: Any, sets: Any, sizes: Any) -> Any:
     valid = t <= size
     peak = xp.max(xp.where(valid, after - (posf + 1 - t) * step, -xp.inf), axis=2)
     trough = xp.min(xp.where(valid, before - (posf - t + 1) * step, xp.inf), axis=2)
-    es = xp.where(xp.abs(peak) >= xp.abs(trough), peak, trough)
+    # equal magnitudes (|max| = |min|) go to the maximum, also when float32 rounding splits them
+    es = xp.where(xp.abs(peak) >= xp.abs(trough) * (1 - _TIE), peak, trough)
     es = xp.where(xp.astype(sizes, xp.float32)[None, :] > 0, es, xp.zeros_like(es))
     return xp.permute_dims(es, (1, 0))
 

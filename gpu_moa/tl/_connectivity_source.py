@@ -35,6 +35,17 @@ def as_profiles(x: Any, name: str) -> Profiles:
     return Profiles(X=x, obs=obs, var=var)
 
 
+def to_like(x: Any, like: Any) -> Any:
+    """``x`` in the namespace and on the device of ``like`` (a no-op when it already is)."""
+    xp = _backend.get_namespace(like)
+    if _backend.get_namespace(x) is xp and array_api_compat.device(x) == array_api_compat.device(
+        like
+    ):
+        return x
+    host = _backend.to_numpy(x)
+    return xp.asarray(host, device=array_api_compat.device(like))
+
+
 @dataclasses.dataclass(frozen=True)
 class Source:
     """A reference: gene metadata, signature metadata, row count and a block reader.
@@ -59,7 +70,7 @@ class Source:
 def _memory_source(ref: Profiles) -> Source:
     def blocks(chunk: int) -> Iterator[tuple[int, Any]]:
         for lo in range(0, ref.n_obs, chunk):
-            yield lo, ref.X[lo : lo + chunk, :]
+            yield lo, ref.X[lo : min(lo + chunk, ref.n_obs), :]
 
     labels = (ref.Y, list(ref.label_names)) if ref.Y is not None else None
     return Source(ref.var, ref.obs, ref.n_obs, blocks, ref.X[:0, :], labels)
