@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gpu_moa._backend import BackendUnavailableError
 from gpu_moa._settings import settings
 from gpu_moa._validation import DataError
-from gpu_moa.cli import match, predict, run, synth, train, validate
+from gpu_moa.cli import connect, evaluate, match, predict, run, synth, train, validate
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="GPU-accelerated drug mechanism-of-action profiling (lish-moa, L1000/CMap).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (match, predict, run, synth, train, validate):
+    for command in (connect, evaluate, match, predict, run, synth, train, validate):
         command.register(sub, [common])
     return parser
 

@@ -16,6 +16,7 @@ threaded scheduler. Dask, distributed and dask-cuda are imported only when a fun
 
 from gpu_moa.dist._array import moments, Moments, to_dask
 from gpu_moa.dist._cluster import cluster, Cluster, compute
+from gpu_moa.dist._connectivity import connectivity_topk
 from gpu_moa.dist._logistic import fit_logistic, MultilabelLogistic
 from gpu_moa.dist._pca import pca, pca_fit
 from gpu_moa.dist._pp import consensus, normalize
@@ -28,6 +29,7 @@ __all__ = [
     "MultilabelLogistic",
     "cluster",
     "compute",
+    "connectivity_topk",
     "consensus",
     "fit_logistic",
     "moments",
