@@ -10,6 +10,7 @@ import pytest
 
 import gpu_moa as gm
 from gpu_moa import _backend
+from gpu_moa._backend import _devices
 
 
 def test_import_does_not_load_gpu_or_dask_libraries():
@@ -29,12 +30,12 @@ def test_cpu_request_gives_numpy():
 
 
 def test_auto_falls_back_to_cpu_without_gpu(monkeypatch):
-    monkeypatch.setattr(_backend, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    monkeypatch.setattr(_devices, "_gpu_status", lambda: (False, "CuPy is not installed"))
     assert _backend.resolve_device("auto") == "cpu"
 
 
 def test_gpu_request_without_gpu_is_an_error_with_the_fix(monkeypatch):
-    monkeypatch.setattr(_backend, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    monkeypatch.setattr(_devices, "_gpu_status", lambda: (False, "CuPy is not installed"))
     with pytest.raises(gm.BackendUnavailableError) as err:
         _backend.resolve_xp("gpu")
     msg = str(err.value)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import gpu_moa as gm
-from gpu_moa import _backend
+from gpu_moa._backend import _devices
 from gpu_moa.cli import build_parser, main
 
 
@@ -29,7 +29,7 @@ def test_every_subcommand_has_help(capsys):
 
 
 def test_gpu_request_without_gpu_exits_2_with_the_fix(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(_backend, "_gpu_status", lambda: (False, "CuPy is not installed"))
+    monkeypatch.setattr(_devices, "_gpu_status", lambda: (False, "CuPy is not installed"))
     assert main(["run", "--device", "gpu", "--quick", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "CuPy is not installed" in err and "pip install" in err and "Traceback" not in err

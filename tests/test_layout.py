@@ -244,7 +244,6 @@ def test_one_subpackage_per_namespace():
     assert root == [
         "__init__.py",
         "_atomic.py",
-        "_backend.py",
         "_settings.py",
         "_validation.py",
         "profiles.py",
@@ -255,7 +254,7 @@ def test_one_subpackage_per_namespace():
         assert sorted(package.__all__) == sorted(set(package.__all__))
         private = [m.name for m in pkgutil.iter_modules(package.__path__)]
         assert all(m.startswith("_") for m in private), (namespace, private)
-    for pkg in ("run", "cli"):
+    for pkg in ("_backend", "run", "cli"):
         assert (PACKAGE / pkg / "__init__.py").is_file()
 
 

@@ -8,8 +8,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics.pairwise import cosine_similarity
 
 import gpu_moa as gm
+from gpu_moa._backend import topk_rows
 from gpu_moa.tl import _similarity as sim
-from gpu_moa.tl._topk import topk_rows
 
 
 def _oracle(A, B, metric):

@@ -69,17 +69,8 @@ def group_sums(values: Any, groups: Groups) -> Any:
     -------
     array, shape (n_groups,) or (n_groups, m), float64, in ``values``' namespace
     """
-    xp = _backend.get_namespace(values)
     order = np.argsort(groups.codes, kind="stable")
-    ends = np.cumsum(groups.counts)
-    if _backend.is_numpy_namespace(xp):
-        # NumPy-only fast path: segment sums accumulated in float64 without a float64 copy
-        # (3-4x faster than the cumulative sum below, which is the generic path).
-        starts = ends - groups.counts
-        return np.add.reduceat(values[order], starts, axis=0, dtype=np.float64)
-    ordered = xp.astype(_backend.take_rows(values, order), xp.float64)
-    csum = xp.cumulative_sum(ordered, axis=0, include_initial=True)
-    return _backend.take_rows(csum, ends) - _backend.take_rows(csum, ends - groups.counts)
+    return _backend.segment_sum(_backend.take_rows(values, order), groups.counts)
 
 
 def group_means(values: Any, groups: Groups) -> Any:

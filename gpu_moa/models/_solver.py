@@ -26,7 +26,6 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from gpu_moa import _backend
 
@@ -60,25 +59,13 @@ def whiten(X: Any, *, center: bool = True) -> tuple[Whitening, Any]:
     for start in range(0, n, _BLOCK):
         blk = X[start : min(start + _BLOCK, n), :] - mean
         S = S + xp.astype(xp.matmul(xp.asarray(blk, copy=True).T, blk), xp.float64)
-    d, V = _eigh(xp, S / n)
+    d, V = _backend.eigh(S / n)
     eps = float(np.finfo(np.float32 if X.dtype == xp.float32 else np.float64).eps)
     rtol = max((max(n, p) * eps) ** 2, p * float(np.finfo(np.float64).eps))
     keep = xp.nonzero(d > xp.max(d) * rtol)[0]
     d, V = xp.take(d, keep), xp.take(V, keep, axis=1)
     Z = xp.matmul(X - mean, xp.astype(V / xp.sqrt(d), X.dtype))
     return Whitening(mean, V * xp.sqrt(d), d), Z
-
-
-def _eigh(xp: ModuleType, S: Any) -> tuple[Any, Any]:
-    """Symmetric eigendecomposition; NumPy fast path: single-threaded LAPACK.
-
-    At p ~ 1000 threaded OpenBLAS ``syevd`` is no faster with 2 threads and several times slower
-    when other processes share the cores, so NumPy runs it on one thread.
-    """
-    if _backend.is_numpy_namespace(xp):
-        with threadpool_limits(1):
-            return xp.linalg.eigh(S)
-    return xp.linalg.eigh(S)
 
 
 @dataclass

@@ -72,28 +72,6 @@ def _flip_signs(components: Any, xp: ModuleType) -> Any:
     return components * signs[:, None]
 
 
-def _top_eigh(scatter64: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """The ``k`` largest eigenpairs of a symmetric float64 matrix, eigenvalues descending."""
-    if _backend.is_numpy_namespace(xp):
-        # NumPy-only fast path: LAPACK's subset driver computes only the k eigenpairs needed
-        # (about 2x faster than the full decomposition at p = 872); the generic path below is
-        # the one exercised on array-api-strict and CuPy.
-        # One BLAS thread: the tridiagonal reduction of a p x p matrix is a chain of small
-        # level-2 calls whose thread barriers cost more than they gain (5-20x slower with two
-        # threads on a busy 2-core machine).
-        import scipy.linalg
-        from threadpoolctl import threadpool_limits
-
-        p = scatter64.shape[0]
-        with threadpool_limits(1, user_api="blas"):
-            vals, vecs = scipy.linalg.eigh(scatter64, subset_by_index=[p - k, p - 1])
-        vals, vecs = xp.asarray(vals), xp.asarray(vecs)
-    else:
-        vals, vecs = xp.linalg.eigh(scatter64)
-        vals, vecs = vals[-k:], vecs[:, -k:]
-    return xp.flip(vals, axis=0), xp.flip(vecs, axis=1)
-
-
 def pca_fit_from_scatter(
     scatter: Any, mean: Any, n_samples: int, *, n_comps: int, dtype: Any = None
 ) -> PCAFit:
@@ -125,7 +103,7 @@ def pca_fit_from_scatter(
     dtype = mean.dtype if dtype is None else dtype
     s64 = xp.astype(scatter, xp.float64)
     s64 = (s64 + s64.T) / 2.0
-    vals, vecs = _top_eigh(s64, n_comps, xp)
+    vals, vecs = _backend.eigh_top(s64, n_comps)
     vals = xp.clip(vals, 0.0, None)
     total = xp.sum(xp.clip(xp.linalg.diagonal(s64), 0.0, None))
     components = _flip_signs(vecs.T, xp)

@@ -27,7 +27,6 @@ from typing import Any
 from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array
 from gpu_moa.pp._rank import rank_rows
-from gpu_moa.tl._topk import group_width, topk_rows
 
 METRICS = ("pearson", "spearman", "cosine")
 PRECISIONS = ("float32", "tf32", "float16")
@@ -135,7 +134,7 @@ def similarity(A: Any, reference: Any = None, *, metric: str = "pearson", B_: An
             "Fix: use gm.tl.similarity_topk, which streams row blocks and keeps the k best"
         )
     # the copy keeps an all-vs-all product off the crashing A @ A.T path
-    return _product(xp.asarray(An, copy=True), xp.permute_dims(Bn, (1, 0)), xp)
+    return xp.matmul(xp.asarray(An, copy=True), xp.permute_dims(Bn, (1, 0)))
 
 
 def _checked_pair(A: Any, reference: Any) -> tuple[Any, Any]:
@@ -161,16 +160,6 @@ def _prepared_pair(
         Ref = prepare(A, metric, rows=ref_rows)
         return Ref, Ref
     return prepare(A, metric), prepare(reference, metric, rows=ref_rows)
-
-
-def _product(block: Any, RefT: Any, xp: ModuleType, out: Any = None) -> Any:
-    """``block @ RefT``; ``out`` (NumPy fast path) is a reused flat buffer for the result."""
-    if out is not None:
-        import numpy as np
-
-        rows, cols = block.shape[0], RefT.shape[1]
-        return np.matmul(block, RefT, out=out[: rows * cols].reshape(rows, cols))
-    return xp.matmul(block, RefT)
 
 
 def _block_rows(n: int, m: int, extra_per_row: int, xp: ModuleType) -> int:
@@ -281,7 +270,7 @@ def similarity_topk(
     if n == 0 or k_out == 0:
         return xp.zeros((n, k_out), dtype=xp.int64), xp.zeros((n, k_out), dtype=xp.float32)
     kk = min(m, k_out + int(drop_self) + (k_out if precision != "float32" else 0))
-    g = group_width(m, kk, xp)
+    g = _backend.group_width(m, kk, xp)
     m_pad = m if m // g <= kk else g * math.ceil(m / g)
     An, Ref = _prepared_pair(A, reference, metric, ref_rows=m_pad)
     low_dtype = getattr(xp, "float16") if precision == "float16" else None  # noqa: B009 - not standard
@@ -293,11 +282,7 @@ def similarity_topk(
     extra = kk * An.shape[1] * 4 * 2 if precision != "float32" else 0
     rows = block_rows if block_rows is not None else _block_rows(n, chunk, extra, xp)
     rows = max(1, int(rows))
-    buf = None
-    if _backend.is_numpy_namespace(xp) and low_dtype is None:
-        import numpy as np  # NumPy fast path: one reused result buffer, no page faults
-
-        buf = np.empty(min(rows, n) * chunk, dtype=np.float32)
+    buf = _backend.product_buffer(xp, min(rows, n) * chunk) if low_dtype is None else None
     out_idx, out_val = [], []
     note = f"{metric}, k={k_out}, blocks of {rows} x {chunk}, {precision}"
     with (
@@ -311,13 +296,13 @@ def similarity_topk(
             idx, val = None, None
             for c0 in range(0, m_pad, chunk):
                 c1 = min(c0 + chunk, m_pad)
-                S = xp.astype(_product(Q, RefT[:, c0:c1], xp, buf), xp.float32, copy=False)
+                S = xp.astype(_backend.matmul_into(Q, RefT[:, c0:c1], buf), xp.float32, copy=False)
                 if c1 > m:
                     S[:, max(m - c0, 0) :] = -xp.inf
                 if exclude_groups is not None:
                     same = q_groups[lo:hi, None] == r_groups[None, c0:c1]
                     S = xp.where(same, -xp.inf, S)
-                part = topk_rows(S, min(kk, c1 - c0), g)
+                part = _backend.topk_rows(S, min(kk, c1 - c0), g)
                 idx, val = _merge(idx, val, part[0] + c0, part[1], kk, xp)
             if precision != "float32":
                 idx, val = _rescore(An[lo:hi, :], Ref, idx, val, xp)

@@ -22,14 +22,6 @@ _MIN_SIGMA_SCALE = 1e-3
 _N_ITER = 64
 
 
-def _smallest_k(d: Any, k: int, xp: Any) -> Any:
-    """Column positions of the ``k`` smallest entries of each row (any order)."""
-    if _backend.is_numpy_namespace(xp):
-        # NumPy-only fast path: introselect instead of a full sort of every row.
-        return np.argpartition(d, k - 1, axis=1)[:, :k]
-    return xp.argsort(d, axis=1)[:, :k]
-
-
 def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Exact Euclidean k nearest neighbours of every row among all rows, self first.
 
@@ -58,7 +50,7 @@ def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np
         stop = min(start + block_rows, n)
         blk = X[start:stop, :]
         # |x_i|^2 is constant along a row, so |x_j|^2 - 2 x_i.x_j ranks the neighbours of row i
-        idx = _smallest_k(sq[None, :] - 2.0 * xp.matmul(blk, X.T), k, xp)
+        idx = _backend.smallest_k(sq[None, :] - 2.0 * xp.matmul(blk, X.T), k)
         # exact squared distances of the k candidates (the expanded form cancels badly)
         cand = xp.reshape(xp.take(X, xp.reshape(idx, (-1,)), axis=0), (stop - start, k, -1))
         diff = cand - blk[:, None, :]

@@ -1,4 +1,4 @@
-"""Exact top-k of each row of a score block without sorting whole rows.
+"""``topk_rows``: exact top-k of each row of a score block without sorting whole rows.
 
 The columns are dealt into strided groups; the k groups with the largest maxima hold the k best
 entries unless the k-th and (k+1)-th group maxima tie, so only ``k x g`` candidates per row are
@@ -12,7 +12,7 @@ import math
 from types import ModuleType
 from typing import Any
 
-from gpu_moa import _backend
+from gpu_moa._backend._devices import get_namespace, is_numpy_namespace
 
 
 def group_width(m: int, k: int, xp: ModuleType) -> int:
@@ -21,7 +21,7 @@ def group_width(m: int, k: int, xp: ModuleType) -> int:
     16 on NumPy, whose fast path selects with ``argpartition``; elsewhere about
     ``sqrt(m / k)``, which balances sorting the group maxima against sorting the candidates.
     """
-    if _backend.is_numpy_namespace(xp):
+    if is_numpy_namespace(xp):
         return 16
     return max(16, 8 * math.ceil(math.sqrt(m / max(k, 1)) / 8))
 
@@ -66,13 +66,13 @@ def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
     values : array, shape (b, k)
         Descending by value; equal values in increasing column order.
     """
-    xp = _backend.get_namespace(S)
+    xp = get_namespace(S)
     b, m = S.shape
     g = group_width(m, k, xp) if g is None else g
     G = m // g
     if m % g or G <= k:
         return _sorted_topk(S, k, xp)
-    if _backend.is_numpy_namespace(xp):
+    if is_numpy_namespace(xp):
         idx, top, ambiguous = _group_topk_numpy(S, k, g)
     else:
         gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)

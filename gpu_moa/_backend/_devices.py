@@ -1,21 +1,16 @@
-"""The one module that knows NumPy from CuPy (and cuDF/cuML).
+"""Which array namespace and device serve a request: NumPy, CuPy, or array-api-strict's devices.
 
-Every algorithm in gpu_moa is written once against an *array namespace* (``xp``): NumPy on the
-CPU, CuPy on a GPU, array-api-strict in the tests. This module picks the namespace for a device
-request, converts arrays between host and device, and records which backend served each step.
-CuPy, cuDF and cuML are imported lazily and only here, so ``import gpu_moa`` needs NumPy, pandas and
-scikit-learn alone.
+Device requests are ``"auto"``, ``"cpu"``, ``"gpu"`` (CuPy) and, to test device residency on any
+machine, ``"array_api_strict"`` or ``"array_api_strict:device1"``: array-api-strict's second device
+refuses implicit conversion to NumPy and mixing devices, as CuPy does.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -24,7 +19,8 @@ import numpy as np
 
 from gpu_moa._settings import settings
 
-logger = logging.getLogger("gpu_moa")
+#: prefix of the array-api-strict device requests (the GPU stand-in of the tests)
+STRICT = "array_api_strict"
 
 CUPY_INSTALL_HINT = (
     "install CuPy for your CUDA version: `pip install 'gpu_moa[cu12]'` (CUDA 12) or "
@@ -90,8 +86,12 @@ def resolve_device(device: str | None = None) -> str:
         When "gpu" is asked for and no GPU works; the message says why and how to fix it.
     """
     device = settings.device if device is None else device
+    if device.startswith(STRICT):
+        return "cpu"
     if device not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'gpu' or '{STRICT}[:DEVICE]', got {device!r}"
+        )
     if device == "cpu":
         return "cpu"
     usable, reason = _gpu_status()
@@ -103,7 +103,11 @@ def resolve_device(device: str | None = None) -> str:
 
 
 def resolve_xp(device: str | None = None) -> ModuleType:
-    """Return the array namespace for a device request: NumPy for "cpu", CuPy for "gpu"."""
+    """Return the array namespace for a device request: NumPy for "cpu", CuPy for "gpu",
+    array-api-strict for ``"array_api_strict[:DEVICE]"``."""
+    device = settings.device if device is None else device
+    if device.startswith(STRICT):
+        return importlib.import_module(STRICT)
     if resolve_device(device) == "gpu":
         return array_api_compat.array_namespace(_import_optional("cupy").empty(0))
     return array_api_compat.array_namespace(np.empty(0))
@@ -133,52 +137,26 @@ def backend_name(xp: ModuleType) -> str:
     return xp.__name__.split(".")[-1]
 
 
+def resolve_array_device(device: str | None = None) -> tuple[ModuleType, Any]:
+    """``(namespace, device object)`` for a request; the device object is None for the default.
+
+    ``"array_api_strict:device1"`` gives array-api-strict's ``Device("device1")``.
+    """
+    device = settings.device if device is None else device
+    xp = resolve_xp(device)
+    if device.startswith(STRICT + ":"):
+        return xp, xp.Device(device.split(":", 1)[1])
+    return xp, None
+
+
+def array_device(x: Any) -> Any:
+    """The device object of an array (``array_api_compat.device``), for ``device=`` arguments."""
+    return array_api_compat.device(x)
+
+
 def device_of(x: Any) -> str:
     """ "gpu" for a CuPy array, else "cpu"."""
     return "gpu" if array_api_compat.is_cupy_array(x) else "cpu"
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """Copy any array (NumPy, CuPy, array-api-strict, dask-computed) to a NumPy array on the host."""
-    if isinstance(x, np.ndarray):
-        return x
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
-    if hasattr(x, "__dlpack__"):
-        try:
-            return np.from_dlpack(x)
-        except (TypeError, RuntimeError, BufferError):
-            pass
-    return np.asarray(x)
-
-
-def to_device(x: Any, xp: ModuleType | str | None = None) -> Any:
-    """Move ``x`` into a namespace (or onto the namespace of a device request string)."""
-    if xp is None or isinstance(xp, str):
-        xp = resolve_xp(xp)
-    if is_cupy_namespace(xp):
-        return xp.asarray(to_numpy(x) if not array_api_compat.is_cupy_array(x) else x)
-    return xp.asarray(to_numpy(x))
-
-
-def _take(x: Any, positions: Any, axis: int) -> Any:
-    xp = get_namespace(x)
-    idx = to_numpy(positions)
-    if idx.dtype == bool:
-        idx = np.flatnonzero(idx)
-    return xp.take(
-        x, xp.asarray(idx.astype(np.int64), device=array_api_compat.device(x)), axis=axis
-    )
-
-
-def take_rows(x: Any, rows: Any) -> Any:
-    """Select rows of a 2-D (or 1-D) device array by integer positions or a boolean mask."""
-    return _take(x, rows, 0)
-
-
-def take_cols(x: Any, cols: Any) -> Any:
-    """Select columns of a 2-D device array by integer positions or a boolean mask."""
-    return _take(x, cols, 1)
 
 
 def synchronize(xp: ModuleType) -> None:
@@ -201,55 +179,6 @@ def free_memory_bytes(xp: ModuleType) -> int:
     except OSError:
         pass
     return 4 * 1024**3
-
-
-@dataclass
-class StepRecord:
-    """Which backend ran one named step, why, and how long it took."""
-
-    step: str
-    backend: str
-    device: str
-    seconds: float
-    note: str = ""
-
-
-_STEP_LOG: list[StepRecord] = []
-
-
-def step_log() -> list[StepRecord]:
-    """The steps recorded since the last :func:`clear_step_log` (for reports)."""
-    return list(_STEP_LOG)
-
-
-def clear_step_log() -> None:
-    """Forget the recorded steps."""
-    _STEP_LOG.clear()
-
-
-def log_backend(
-    step: str, backend: str, *, device: str = "cpu", note: str = "", seconds: float = 0.0
-) -> None:
-    """Log (and record for the report) which backend served ``step`` and, for a fallback, why."""
-    _STEP_LOG.append(StepRecord(step, backend, device, seconds, note))
-    msg = f"{step}: {backend} on {device}" + (f" ({note})" if note else "")
-    logger.info(msg)
-
-
-@contextmanager
-def timed_step(step: str, xp: ModuleType, note: str = "") -> Iterator[None]:
-    """Context manager that times a step (synchronising the device) and logs its backend."""
-    start = time.perf_counter()
-    yield
-    synchronize(xp)
-    name = backend_name(xp)
-    log_backend(
-        step,
-        name,
-        device="gpu" if name == "cupy" else "cpu",
-        note=note,
-        seconds=time.perf_counter() - start,
-    )
 
 
 def import_cudf() -> ModuleType:

@@ -1,0 +1,117 @@
+"""The one package that knows NumPy from CuPy from array-api-strict (and cuDF/cuML).
+
+Every algorithm in gpu_moa is written once against an *array namespace* (``xp``): NumPy on the
+CPU, CuPy on a GPU, array-api-strict (on its default device or on ``Device("device1")``, which
+behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in the tests.
+
+=================  ==============================================================================
+``_devices``       device requests -> namespaces, GPU probing, install hints, memory, TF32
+``_transfers``     ``to_numpy`` / ``to_device`` (every copy counted by ``track_transfers``),
+                   ``take_rows`` / ``take_cols``
+``_steps``         which backend served each step, with timings (for the report)
+``_kernels``       primitives the array API lacks, each with a labelled NumPy fast path:
+                   ``segment_sum``, ``eigh``, ``eigh_top``, ``smallest_k``, ``matmul_into``,
+                   ``interp_levels``, ``ndtri``
+``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
+=================  ==============================================================================
+
+CuPy, cuDF and cuML are imported lazily and only here, so ``import gpu_moa`` needs NumPy, pandas
+and scikit-learn alone.
+"""
+
+from gpu_moa._backend._devices import (
+    CUPY_INSTALL_HINT,
+    RAPIDS_INSTALL_HINT,
+    STRICT,
+    BackendUnavailableError,
+    array_device,
+    backend_name,
+    device_of,
+    free_memory_bytes,
+    get_namespace,
+    has_cudf,
+    has_cuml,
+    has_gpu,
+    import_cudf,
+    import_cuml,
+    is_cupy_namespace,
+    is_numpy_namespace,
+    resolve_array_device,
+    resolve_device,
+    resolve_xp,
+    synchronize,
+    tf32_matmul,
+)
+from gpu_moa._backend._kernels import (
+    eigh,
+    eigh_top,
+    interp_levels,
+    matmul_into,
+    ndtri,
+    product_buffer,
+    segment_sum,
+    smallest_k,
+)
+from gpu_moa._backend._steps import (
+    StepRecord,
+    clear_step_log,
+    log_backend,
+    step_log,
+    timed_step,
+)
+from gpu_moa._backend._topk import group_width, topk_rows
+from gpu_moa._backend._transfers import (
+    Transfer,
+    TransferLog,
+    take_cols,
+    take_rows,
+    to_device,
+    to_numpy,
+    track_transfers,
+)
+
+__all__ = [
+    "CUPY_INSTALL_HINT",
+    "RAPIDS_INSTALL_HINT",
+    "STRICT",
+    "BackendUnavailableError",
+    "StepRecord",
+    "Transfer",
+    "TransferLog",
+    "array_device",
+    "backend_name",
+    "clear_step_log",
+    "device_of",
+    "eigh",
+    "eigh_top",
+    "free_memory_bytes",
+    "get_namespace",
+    "group_width",
+    "has_cudf",
+    "has_cuml",
+    "has_gpu",
+    "import_cudf",
+    "import_cuml",
+    "interp_levels",
+    "is_cupy_namespace",
+    "is_numpy_namespace",
+    "log_backend",
+    "matmul_into",
+    "ndtri",
+    "product_buffer",
+    "resolve_array_device",
+    "resolve_device",
+    "resolve_xp",
+    "segment_sum",
+    "smallest_k",
+    "step_log",
+    "synchronize",
+    "take_cols",
+    "take_rows",
+    "tf32_matmul",
+    "timed_step",
+    "to_device",
+    "to_numpy",
+    "topk_rows",
+    "track_transfers",
+]
