@@ -7,15 +7,19 @@ and apply it to a test fold.
 """
 
 from gpu_moa.pp._consensus import consensus
+from gpu_moa.pp._feature_select import feature_select
 from gpu_moa.pp._normalize import drop_controls, normalize, rank_gauss, scale
 from gpu_moa.pp._rankgauss import rank_gauss_apply, rank_gauss_fit
+from gpu_moa.pp._spherize import spherize
 
 __all__ = [
     "consensus",
     "drop_controls",
+    "feature_select",
     "normalize",
     "rank_gauss",
     "rank_gauss_apply",
     "rank_gauss_fit",
     "scale",
+    "spherize",
 ]
