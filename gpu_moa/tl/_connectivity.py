@@ -7,7 +7,7 @@ query while streaming the reference (in memory, or a GCTX/Parquet file read bloc
 Both compute in blocks of query sets x reference rows: a block's reference rows are ranked once
 (int16 ranks and the absolute values in rank order), then every set's ES comes from a gather of
 its genes' ranks, a sort of those few ranks and a cumulative sum (see
-:mod:`gpu_moa.tl._connectivity_scores`). Block sizes keep the temporaries within about 64 MB on
+:mod:`gpu_moa.tl._connectivity_scores`). Block sizes keep the temporaries within about 16 MB on
 the CPU (1/8 of the free memory, at most 2 GB, on a GPU); there is no Python loop over queries
 or references, only over blocks.
 """
@@ -37,7 +37,7 @@ from gpu_moa.tl._connectivity_source import Source, as_profiles, source_of, to_l
 from gpu_moa.tl._similarity import _merge
 
 _SLOT_BYTES = 48  # temporaries per (set member, reference row) in the ES computation
-_CPU_BUDGET = 64 << 20
+_CPU_BUDGET = 16 << 20  # small blocks stay in the CPU caches (about 30% faster than 64 MB)
 TAU_MIN_QUERIES = 500
 _P_TIE = 1e-5  # relative: |null| >= |observed| * (1 - _P_TIE) counts as at least as extreme
 
@@ -178,7 +178,7 @@ def connectivity(
     random_state : int or numpy Generator, default 0
         Seed of the random sets.
     block_rows : int, optional
-        Reference rows per block (default: sized to about 64 MB of temporaries on the CPU).
+        Reference rows per block (default: sized to about 16 MB of temporaries on the CPU).
 
     Returns
     -------

@@ -48,7 +48,12 @@ def reference_ranks(X: Any, *, weighted: bool = True) -> tuple[Any, Any]:
     m, n = X.shape
     itype = xp.int16 if n < 32767 else xp.int32
     order = xp.argsort(-X, axis=1, stable=True)
-    ranks = xp.astype(xp.argsort(order, axis=1, stable=True), itype)
+    if _backend.is_numpy_namespace(xp):  # NumPy fast path: the SIMD quicksort (4x faster)
+        import numpy as np
+
+        ranks = np.argsort(order, axis=1).astype(itype)
+    else:
+        ranks = xp.astype(xp.argsort(order, axis=1), itype)  # a permutation: no ties to order
     if weighted:
         weights = xp.take_along_axis(xp.abs(xp.astype(X, xp.float32)), order, axis=1)
     else:
@@ -82,18 +87,22 @@ def enrichment(ranks: Any, weights: Any, sets: Any, sizes: Any) -> Any:
     pos = xp.sort(xp.reshape(pos, (m, s, L)), axis=2)
     flat = xp.astype(xp.reshape(pos, (m, s * L)), xp.int64)
     w = xp.reshape(xp.take_along_axis(weights, flat, axis=1), (m, s, L))
-    cum = xp.cumulative_sum(w, axis=2)
-    total = cum[:, :, L - 1 : L]
     size = xp.astype(sizes, xp.float32)[None, :, None]
     t = xp.arange(1, L + 1, dtype=xp.float32, device=dev)[None, None, :]
-    safe = xp.where(total > 0, total, xp.ones_like(total))
-    after = xp.where(total > 0, cum / safe, t / xp.maximum(size, xp.ones_like(size)))
-    before = xp.where(total > 0, (cum - w) / safe, (t - 1) / xp.maximum(size, xp.ones_like(size)))
-    step = 1 / xp.maximum(n - size, xp.ones_like(size))
-    posf = xp.astype(pos, xp.float32)
     valid = t <= size
-    peak = xp.max(xp.where(valid, after - (posf + 1 - t) * step, -xp.inf), axis=2)
-    trough = xp.min(xp.where(valid, before - (posf - t + 1) * step, xp.inf), axis=2)
+    cum = xp.cumulative_sum(w, axis=2)
+    total = cum[:, :, L - 1 : L]
+    if bool(xp.any(total <= 0)):  # sets whose values are all zero: equal weights
+        w = xp.where(total > 0, w, xp.astype(valid, xp.float32))
+        cum = xp.cumulative_sum(w, axis=2)
+        total = cum[:, :, L - 1 : L]
+    total = xp.where(total > 0, total, xp.ones_like(total))
+    step = 1 / xp.maximum(n - size, xp.ones_like(size))
+    # A_t - C_t/W and B_t - C_{t-1}/W share (t - 1 - P_t) * step; a padded slot (P = N, C = W)
+    # gets -1 instead, so that it walks to 0 and never wins
+    shift = xp.where(valid, (t - 1) * step, n * step - 1) - xp.astype(pos, xp.float32) * step
+    peak = xp.max(cum / total + shift, axis=2)
+    trough = xp.min((cum - w) / total + shift, axis=2)
     # equal magnitudes (|max| = |min|) go to the maximum, also when float32 rounding splits them
     es = xp.where(xp.abs(peak) >= xp.abs(trough) * (1 - _TIE), peak, trough)
     es = xp.where(xp.astype(sizes, xp.float32)[None, :] > 0, es, xp.zeros_like(es))
