@@ -113,7 +113,13 @@ def test_train_and_predict_commands(small_lish_moa_dir, tmp_path, capsys):
     assert "CV log loss" in capsys.readouterr().out
     metrics = json.loads((model_dir / "cv_metrics.json").read_text())
     assert metrics["log_loss"] < metrics["prior_log_loss"]
-    assert (model_dir / "cv_labels.csv").is_file()
+    # the default model is the blend; its OOF loss is at most its best member's (same folds)
+    assert isinstance(TrainedModel.load(model_dir).estimator, gm.models.MoaBlend)
+    assert metrics["log_loss"] <= min(metrics["logistic_log_loss"], metrics["knn_log_loss"]) + 1e-9
+    assert set(metrics["weights"]) == {"logistic", "knn"} and metrics["logistic_C"] > 0
+    labels = pd.read_csv(model_dir / "cv_labels.csv", index_col="label")
+    assert list(labels.index) == TrainedModel.load(model_dir).label_names
+    assert {"log_loss", "gain_vs_logistic", "gain_vs_knn"} <= set(labels.columns)
     sub_path = tmp_path / "sub.csv"
     assert (
         cli.main(
@@ -129,6 +135,27 @@ def test_train_and_predict_commands(small_lish_moa_dir, tmp_path, capsys):
     values = sub.iloc[:, 1:].to_numpy()
     assert controls.any() and np.all(values[controls] == 0)
     assert np.all((values[~controls] > 0) & (values[~controls] < 1))
+    expected = TrainedModel.load(model_dir).predict(test).to_numpy()
+    np.testing.assert_allclose(values, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "knn"])
+def test_train_single_models_and_predict(kind, small_lish_moa_dir, tmp_path):
+    model_dir, sub_path = tmp_path / "model", tmp_path / "sub.csv"
+    argv = ["train", str(small_lish_moa_dir), "--out", str(model_dir), "--model", kind]
+    assert cli.main([*argv, "--folds", "0", "--C", "0.01", "--quiet"]) == 0
+    manifest = json.loads((model_dir / "model.json").read_text())
+    assert manifest["estimator"]["kind"] == kind
+    argv = ["predict", str(model_dir), str(small_lish_moa_dir), "--out", str(sub_path), "--quiet"]
+    assert cli.main(argv) == 0
+    test = gm.io.read_lish_moa(small_lish_moa_dir, split="test", device="cpu")
+    values = pd.read_csv(sub_path, index_col="sig_id").to_numpy()
+    np.testing.assert_allclose(values, TrainedModel.load(model_dir).predict(test), atol=1e-6)
+
+
+def test_blend_needs_folds(tmp_path):
+    with pytest.raises(SystemExit, match="needs --folds 2 or more"):
+        cli.main(["train", "--out", str(tmp_path), "--folds", "0", "--quiet"])
 
 
 def test_commands_report_bad_input(tmp_path, capsys):
@@ -150,7 +177,12 @@ def test_baseline_stage(small_lish_moa, tmp_path):
         baseline.run(ctx)
     m = ctx.metrics["baseline"]
     assert m["logistic_log_loss"] < m["prior_log_loss"] and m["folds"] == 3
+    assert m["blend_log_loss"] <= min(m["logistic_log_loss"], m["knn_log_loss"]) + 1e-9
+    assert sum(m["weights"].values()) == pytest.approx(1.0)
     assert m["test_log_loss"] < 0.05
     assert ctx.files["submission"].is_file()
-    assert ctx.tables["baseline_labels"].shape == (206, 5)
-    assert ctx.sections[-1].title == "Logistic baseline"
+    labels = ctx.tables["baseline_labels"]
+    assert labels.shape == (206, 8) and list(labels.index) == small_lish_moa.label_names
+    assert labels["log_loss"].mean() == pytest.approx(m["blend_log_loss"])
+    assert ctx.tables["baseline_folds"].shape == (3, 4)
+    assert ctx.sections[-1].title == "Baseline models"

@@ -28,6 +28,7 @@ def models(small_lish_moa_dir, tmp_path_factory):
     """Model directories trained with 2-fold CV on one device and on a 3-partition LocalCluster."""
     out = tmp_path_factory.mktemp("train_dist")
     common = ["train", str(small_lish_moa_dir), "--folds", "2", "--tol", TOL, "--quiet"]
+    common += ["--model", "logistic", "--C", "0.01"]  # the defaults are the blend and C auto
     assert cli.main([*common, "--out", str(out / "single")]) == 0
     dask_args = ["--cluster", "cpu", "--partitions", "3", "--out", str(out / "dask")]
     assert cli.main([*common, *dask_args]) == 0

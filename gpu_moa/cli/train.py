@@ -1,4 +1,4 @@
-"""``gpu-moa train``: cross-validate and fit the multilabel logistic baseline, save the model."""
+"""``gpu-moa train``: cross-validate and fit a MoA model (logistic, kNN votes or their blend), save it."""
 
 from __future__ import annotations
 
@@ -46,13 +46,16 @@ def register(
     p = subparsers.add_parser(
         "train",
         parents=parents,
-        help="train the multilabel logistic baseline and save it",
+        help="train a MoA model (default: logistic + kNN votes blend) and save it",
         description=(
             "Estimate the out-of-fold competition metric by drug-grouped cross-validation "
-            "(logistic and label-frequency prior), then fit the model on all treated rows and "
-            "save it (model.json + arrays.npz) with cv_metrics.json and cv_labels.csv into --out. "
-            "With --cluster/--partitions every fit sums the loss and gradient over row partitions "
-            "on Dask (same model). DATA defaults to the embedded synthetic set."
+            "(the model and the label-frequency prior), then fit the model on all treated rows "
+            "and save it (model.json + arrays.npz) with cv_metrics.json and cv_labels.csv into "
+            "--out. The default blend computes its members' out-of-fold predictions on --folds "
+            "drug-grouped folds, blends them with the weights that minimise the out-of-fold log "
+            "loss, and reports each member's and the blend's loss. With --cluster/--partitions "
+            "every logistic fit sums the loss and gradient over row partitions on Dask (same "
+            "model). DATA defaults to the embedded synthetic set."
         ),
     )
     p.add_argument(
@@ -60,18 +63,30 @@ def register(
     )
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument(
-        "--C", dest="C", type=c_value, default=0.01,
-        help="inverse L2 strength as in scikit-learn, or 'auto' (inner drug-grouped CV; default 0.01)",
+        "--model", choices=MODELS, default="blend",
+        help="logistic, knn (neighbours' votes) or blend of both on out-of-fold predictions (default)",
+    )  # fmt: skip
+    p.add_argument(
+        "--C", dest="C", type=c_value, default=None,
+        help="inverse L2 strength as in scikit-learn, or 'auto' (inner drug-grouped CV; the "
+        "default, 0.01 with --cluster/--partitions)",
     )  # fmt: skip
     p.add_argument(
         "--tol", type=positive_float, default=1e-4,
         help="stop a label's L-BFGS fit when its largest gradient component is below TOL (default 1e-4)",
     )  # fmt: skip
-    p.add_argument("--folds", type=int, default=5, help="CV folds (0 skips the CV; default 5)")
+    p.add_argument(
+        "--folds", type=int, default=5,
+        help="CV folds (0 skips the CV of logistic/knn; the blend needs at least 2; default 5)",
+    )  # fmt: skip
     p.add_argument("--features", choices=FEATURE_KINDS, default="rank_gauss", help="feature set")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds")
     _cluster.add_cluster_options(p)
     p.set_defaults(func=main)
+
+
+#: choices of ``--model``
+MODELS = ("logistic", "knn", "blend")
 
 
 def load_split(data: str | None, split: str, device: str) -> Any:
@@ -120,30 +135,51 @@ def cv_report(p: Any, *, model: Any, features: str, folds: int, seed: int) -> tu
     return metrics, table
 
 
+def estimator_for(args: argparse.Namespace, cluster: Any, n_rows: int) -> Any:
+    """The unfitted model of ``args.model``: logistic (:func:`logistic_for`), kNN votes, or
+    their blend with weights chosen on ``args.folds`` drug-grouped folds."""
+    from gpu_moa.models import KnnVotes, MoaBlend
+
+    if args.model == "knn":
+        return KnnVotes()
+    logistic = logistic_for(args, cluster, n_rows)
+    if args.model == "logistic":
+        return logistic
+    return MoaBlend((logistic, KnnVotes()), cv=args.folds, random_state=args.seed)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``gpu-moa train``; returns the exit status."""
-
-    if args.C == "auto" and (args.cluster is not None or args.partitions is not None):
+    on_cluster = args.cluster is not None or args.partitions is not None
+    if args.C == "auto" and on_cluster:
         raise SystemExit(
             "gpu-moa train: error: --C auto runs on a single device; choose C without --cluster "
             "(on a sample if need be) and pass the number with --C"
         )
+    if args.model == "blend" and args.folds < 2:
+        raise SystemExit(
+            "gpu-moa train: error: --model blend chooses its weights on out-of-fold predictions "
+            "and needs --folds 2 or more; use --model logistic or knn to skip the CV"
+        )
+    if args.C is None:
+        args.C = 0.01 if on_cluster else "auto"
     device = _backend.resolve_device(args.device)
     p = load_split(args.data, "train", device)
     with _cluster.cluster_from_args(args) as cluster:
-        logistic = logistic_for(args, cluster, int((~p.is_control).sum()))
-        return fit_and_save(args, p, logistic)
+        return fit_and_save(args, p, estimator_for(args, cluster, int((~p.is_control).sum())))
 
 
-def fit_and_save(args: argparse.Namespace, p: Any, logistic: Any) -> int:
-    """Cross-validate and fit ``logistic`` on ``p``, write the outputs; returns 0."""
-    from gpu_moa.models import train_model
+def fit_and_save(args: argparse.Namespace, p: Any, estimator: Any) -> int:
+    """Cross-validate and fit ``estimator`` on ``p``, write the outputs; returns 0."""
+    from gpu_moa.models import MoaBlend, train_model
 
+    if isinstance(estimator, MoaBlend):
+        return _fit_blend(args, p, estimator)
     out = Path(args.out)
     info: dict[str, Any] = {"data": str(p.uns.get("source", args.data)), "rows": p.n_obs}
     if args.folds > 1:
         metrics, table = cv_report(
-            p, model=logistic, features=args.features, folds=args.folds, seed=args.seed
+            p, model=estimator, features=args.features, folds=args.folds, seed=args.seed
         )
         info["cv"] = metrics
         with atomic_path(out / "cv_labels.csv") as tmp:
@@ -153,10 +189,44 @@ def fit_and_save(args: argparse.Namespace, p: Any, logistic: Any) -> int:
             f"gpu-moa train: {args.folds}-fold drug-grouped CV log loss {metrics['log_loss']:.5f} "
             f"(label-frequency prior {metrics['prior_log_loss']:.5f}), mean AUC {metrics['mean_auc']:.3f}"
         )
-    model = train_model(p, features=args.features, estimator=logistic)
-    model.info = info | {"C": model.estimator.C_}
+    model = train_model(p, features=args.features, estimator=estimator)
+    C = getattr(model.estimator, "C_", None)
+    model.info = info | {"C": C}
     model.save(out)
+    what = f"C={C:g}" if C is not None else args.model
+    print(f"gpu-moa train: model ({what}, features={args.features}) saved to {out}/")
+    return 0
+
+
+def _fit_blend(args: argparse.Namespace, p: Any, estimator: Any) -> int:
+    """Fit the blend (its OOF step is the CV), write the model and its OOF report; returns 0."""
+    import pandas as pd
+
+    from gpu_moa.models import train_model
+    from gpu_moa.models._blend import blend_report
+
+    out = Path(args.out)
+    model = train_model(p, features=args.features, estimator=estimator)
+    blend = model.estimator
+    metrics, table = blend_report(blend, int((~p.is_control).sum()), p.n_obs)
+    metrics |= {"folds": args.folds, "features": args.features}
+    metrics |= {
+        f"{k}_C": m.C_
+        for k, m in zip(blend.names_, blend.members_, strict=True)
+        if hasattr(m, "C_")
+    }
+    table.index = pd.Index(p.label_names, name="label")
+    model.info = {"data": str(p.uns.get("source", args.data)), "rows": p.n_obs, "cv": metrics}
+    with atomic_path(out / "cv_labels.csv") as tmp:
+        table.to_csv(tmp, index_label="label")
+    write_text_atomic(out / "cv_metrics.json", json.dumps(metrics, indent=2) + "\n")
+    model.save(out)
+    members = ", ".join(f"{k} {metrics[k + '_log_loss']:.5f}" for k in blend.names_)
+    weights = ", ".join(f"{k} {w:.3f}" for k, w in metrics["weights"].items())
     print(
-        f"gpu-moa train: model (C={model.estimator.C_:g}, features={args.features}) saved to {out}/"
+        f"gpu-moa train: {args.folds}-fold drug-grouped CV log loss {metrics['log_loss']:.5f} "
+        f"for the blend ({members}; label-frequency prior {metrics['prior_log_loss']:.5f}), "
+        f"weights {weights}, clipped to [{metrics['clip'][0]:g}, {metrics['clip'][1]:.15g}]"
     )
+    print(f"gpu-moa train: blend model (features={args.features}) saved to {out}/")
     return 0

@@ -1,10 +1,13 @@
-"""A trained MoA model (features + MultilabelLogistic + label names), saved as JSON + NPZ.
+"""A trained MoA model (features + estimator + label names), saved as JSON + NPZ.
 
-The model directory holds ``arrays.npz`` (coefficients, intercepts, rank-Gauss quantiles, PCA
-axes) and ``model.json`` (format tag, label and feature names, estimator parameters, feature
-spec, training metrics). Both are written atomically, the JSON last, so a directory with a
-``model.json`` always has matching arrays. Nothing is pickled: the files load with NumPy and the
-standard library on any machine, with or without a GPU.
+The estimator is a :class:`MultilabelLogistic`, a :class:`KnnVotes` or a :class:`MoaBlend` of
+them. The model directory holds ``arrays.npz`` (coefficients, intercepts, the kNN reference rows
+and labels, rank-Gauss quantiles, PCA axes; a blend's members under ``member<i>/``) and
+``model.json`` (format tag, label and feature names, estimator kind and parameters, blend
+weights and clipping range, feature spec, training metrics). Both are written atomically, the
+JSON last, so a directory with a ``model.json`` always has matching arrays; ``load`` checks that
+they agree (array names and shapes, label and feature counts). Nothing is pickled: the files
+load with NumPy and the standard library on any machine, with or without a GPU.
 """
 
 from __future__ import annotations
@@ -20,21 +23,27 @@ import pandas as pd
 from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path, write_text_atomic
 from gpu_moa._validation import data_error
+from gpu_moa.models._blend import MoaBlend
 from gpu_moa.models._cv import fit_on, make_features, predict_on
 from gpu_moa.models._features import MoaFeatures
+from gpu_moa.models._knn_votes import KnnVotes
 from gpu_moa.models._logistic import MultilabelLogistic
 from gpu_moa.profiles import Profiles
 
-FORMAT = "gpu_moa.multilabel_logistic/1"
+#: format of files holding a logistic model only (version 1, still read)
+FORMAT_V1 = "gpu_moa.multilabel_logistic/1"
+FORMAT = "gpu_moa.moa_model/2"
 _FEATURE_PREFIX = "features/"
+#: estimator classes a model file can hold
+ESTIMATORS = (MultilabelLogistic, KnnVotes, MoaBlend)
 
 
 @dataclass
 class TrainedModel:
-    """Features and a fitted :class:`MultilabelLogistic`, ready to predict new profiles."""
+    """Features and a fitted estimator (logistic, kNN votes or blend), ready to predict."""
 
     features: MoaFeatures
-    estimator: MultilabelLogistic
+    estimator: Any
     label_names: list[str]
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -52,17 +61,14 @@ class TrainedModel:
         folder.mkdir(parents=True, exist_ok=True)
         spec, feature_arrays = self.features.get_state()
         arrays = {_FEATURE_PREFIX + k: v for k, v in feature_arrays.items()}
-        arrays["coef"] = _backend.to_numpy(self.estimator.coef_)
-        arrays["intercept"] = _backend.to_numpy(self.estimator.intercept_)
+        estimator, est_arrays = estimator_state(self.estimator)
         with atomic_path(folder / "arrays.npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        params = self.estimator.get_params()
-        params["C_grid"] = list(params["C_grid"]) if params["C_grid"] is not None else None
+            np.savez(fh, **arrays, **est_arrays)
         manifest = {
             "format": FORMAT,
             "label_names": list(self.label_names),
             "features": spec,
-            "estimator": {"params": params, "C_": self.estimator.C_},
+            "estimator": estimator,
             "info": self.info,
         }
         write_text_atomic(folder / "model.json", json.dumps(manifest, indent=2, default=str))
@@ -75,7 +81,8 @@ class TrainedModel:
         Raises
         ------
         DataError
-            When the directory has no ``model.json``/``arrays.npz`` or another format.
+            When the directory has no ``model.json``/``arrays.npz``, another format, or files
+            that disagree (missing arrays, shapes that do not fit the labels or features).
         """
         folder = Path(path)
         manifest_path, arrays_path = folder / "model.json", folder / "arrays.npz"
@@ -86,7 +93,7 @@ class TrainedModel:
                 "pass the --out directory of `gpu-moa train`",
             )
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT:
+        if manifest.get("format") not in (FORMAT, FORMAT_V1):
             raise data_error(
                 str(manifest_path),
                 f"unknown model format {manifest.get('format')!r} (expected {FORMAT!r})",
@@ -102,12 +109,141 @@ class TrainedModel:
                 if k.startswith(_FEATURE_PREFIX)
             },
         )
-        est = MultilabelLogistic(**manifest["estimator"]["params"])
-        est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
-        est.C_ = manifest["estimator"]["C_"]
-        est.n_features_in_ = int(arrays["coef"].shape[1])
-        est.classes_ = np.arange(arrays["coef"].shape[0])
-        return cls(features, est, list(manifest["label_names"]), manifest.get("info", {}))
+        spec = dict(manifest["estimator"])
+        spec.setdefault("kind", "logistic")  # version 1 files
+        labels = list(manifest["label_names"])
+        try:
+            est = estimator_from_state(spec, arrays)
+            _check_shapes(est, len(labels), len(features.feature_names_))
+        except (KeyError, ValueError) as err:
+            raise data_error(
+                str(folder),
+                f"model.json and arrays.npz do not agree ({err})",
+                "retrain the model (`gpu-moa train --out DIR`) instead of mixing files",
+            ) from None
+        return cls(features, est, labels, manifest.get("info", {}))
+
+
+def estimator_state(est: Any, prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """JSON-able spec and host arrays (names starting with ``prefix``) of a fitted estimator.
+
+    Parameters
+    ----------
+    est : MultilabelLogistic, KnnVotes or MoaBlend
+        A fitted estimator (a blend's members are stored under ``member<i>/``).
+    prefix : str
+        Prepended to the array names.
+
+    Returns
+    -------
+    spec : dict
+    arrays : dict of str -> ndarray
+    """
+    if isinstance(est, MultilabelLogistic):
+        params = est.get_params()
+        params["C_grid"] = list(params["C_grid"]) if params["C_grid"] is not None else None
+        spec = {"kind": "logistic", "params": params, "C_": est.C_}
+        arrays = {"coef": est.coef_, "intercept": est.intercept_}
+    elif isinstance(est, KnnVotes):
+        spec = {"kind": "knn", "params": est.get_params()}
+        labels = _backend.to_numpy(est.labels_).astype(np.uint8)
+        arrays = {"reference": est.reference_, "labels": labels}
+    elif isinstance(est, MoaBlend):
+        params = {k: v for k, v in est.get_params(deep=False).items() if k != "members"}
+        if not isinstance(params["weights"], str):
+            params["weights"] = [float(w) for w in params["weights"]]
+        spec = {
+            "kind": "blend",
+            "params": params,
+            "names": list(est.names_),
+            "weights_": est.weights_.tolist(),
+            "clip_": list(est.clip_),
+            "oof_log_loss_": est.oof_log_loss_,
+            "members": [],
+        }
+        arrays = {"prior": est.prior_, "constant": est.constant_}
+        if est.label_weights_ is not None:
+            arrays["label_weights"] = est.label_weights_
+        for i, member in enumerate(est.members_):
+            member_spec, member_arrays = estimator_state(member, f"{prefix}member{i}/")
+            spec["members"].append(member_spec)
+            arrays |= {k[len(prefix) :]: v for k, v in member_arrays.items()}
+    else:
+        raise TypeError(f"cannot save a {type(est).__name__}")
+    return spec, {prefix + k: _backend.to_numpy(v) for k, v in arrays.items()}
+
+
+def estimator_from_state(
+    spec: dict[str, Any], arrays: dict[str, np.ndarray], prefix: str = ""
+) -> Any:
+    """The fitted estimator that :func:`estimator_state` described (arrays on the host).
+
+    Parameters
+    ----------
+    spec : dict
+        The estimator's spec.
+    arrays : dict of str -> ndarray
+        All arrays of the model file.
+    prefix : str
+        Prefix of this estimator's array names.
+
+    Returns
+    -------
+    MultilabelLogistic, KnnVotes or MoaBlend
+
+    Raises
+    ------
+    KeyError, ValueError
+        When an array is missing or the spec names an unknown kind.
+    """
+    kind = spec["kind"]
+    if kind == "logistic":
+        est = MultilabelLogistic(**spec["params"])
+        est.coef_, est.intercept_ = arrays[prefix + "coef"], arrays[prefix + "intercept"]
+        est.C_ = spec["C_"]
+        est.n_features_in_ = int(est.coef_.shape[1])
+        est.classes_ = np.arange(est.coef_.shape[0])
+    elif kind == "knn":
+        est = KnnVotes(**spec["params"])
+        est.reference_ = arrays[prefix + "reference"]
+        est.labels_ = arrays[prefix + "labels"].astype(np.float32)
+        est.groups_ = None
+        est.n_features_in_ = int(est.reference_.shape[1])
+        est.classes_ = np.arange(est.labels_.shape[1])
+    elif kind == "blend":
+        members = [
+            estimator_from_state(m, arrays, f"{prefix}member{i}/")
+            for i, m in enumerate(spec["members"])
+        ]
+        est = MoaBlend(members, **spec["params"])
+        est.members_, est.names_ = members, list(spec["names"])
+        est.weights_ = np.asarray(spec["weights_"], dtype=np.float64)
+        est.clip_ = tuple(spec["clip_"])
+        est.prior_ = arrays[prefix + "prior"]
+        est.constant_ = arrays[prefix + "constant"].astype(bool)
+        est.label_weights_ = arrays.get(prefix + "label_weights")
+        est.oof_log_loss_ = spec.get("oof_log_loss_")
+        est.label_log_loss_, est.fold_log_loss_ = None, None
+        est.n_features_in_ = members[0].n_features_in_
+        est.classes_ = np.arange(est.prior_.shape[0])
+        if est.weights_.shape != (len(members),):
+            raise ValueError(f"{len(spec['weights_'])} blend weights for {len(members)} members")
+    else:
+        raise ValueError(f"unknown estimator kind {kind!r}")
+    return est
+
+
+def _check_shapes(est: Any, n_labels: int, n_features: int) -> None:
+    """Raise ValueError when ``est`` (or a blend member) does not fit the labels or features."""
+    for leaf in est.members_ if isinstance(est, MoaBlend) else [est]:
+        if leaf.classes_.size != n_labels or leaf.n_features_in_ != n_features:
+            raise ValueError(
+                f"a {type(leaf).__name__} for {leaf.classes_.size} labels x "
+                f"{leaf.n_features_in_} features, the files name {n_labels} labels x "
+                f"{n_features} features"
+            )
+    if isinstance(est, MoaBlend) and est.prior_.shape != (n_labels,):
+        raise ValueError(f"a blend prior of shape {est.prior_.shape} for {n_labels} labels")
 
 
 #: fitted attributes of :class:`MultilabelLogistic` carried over by :func:`as_single_device`
@@ -155,10 +291,10 @@ def train_model(
     C: float | str | None = None,
     features: str | MoaFeatures = "rank_gauss",
     random_state: int = 0,
-    estimator: MultilabelLogistic | None = None,
+    estimator: Any = None,
     **estimator_kw: Any,
 ) -> TrainedModel:
-    """Fit features and a :class:`MultilabelLogistic` on all treated rows of ``p``.
+    """Fit features and a model (by default a :class:`MultilabelLogistic`) on all treated rows.
 
     Parameters
     ----------
@@ -170,12 +306,14 @@ def train_model(
         Feature construction (see :class:`MoaFeatures`).
     random_state : int
         Seed of the inner folds of ``C="auto"``.
-    estimator : MultilabelLogistic, optional
-        An unfitted estimator of the class or of a subclass to fit instead of the default one,
-        e.g. ``gm.dist.MultilabelLogistic(C=0.01, chunk_rows=5000)`` to fit over Dask
-        partitions. It carries its own parameters (``C`` and ``estimator_kw`` are then an
-        error); the model keeps its fit as a plain :class:`MultilabelLogistic`
-        (:func:`as_single_device`), so it saves and loads like any other.
+    estimator : MultilabelLogistic, KnnVotes or MoaBlend, optional
+        An unfitted estimator to fit instead of the default logistic one: a
+        :class:`MultilabelLogistic` (or subclass, e.g. ``gm.dist.MultilabelLogistic(C=0.01,
+        chunk_rows=5000)`` to fit over Dask partitions), a :class:`KnnVotes` or a
+        :class:`MoaBlend` of them. It carries its own parameters (``C`` and ``estimator_kw``
+        are then an error); a logistic fit (a blend member's too) is kept as a plain
+        :class:`MultilabelLogistic` (:func:`as_single_device`), so it saves and loads like any
+        other.
     **estimator_kw
         Other :class:`MultilabelLogistic` parameters (``tol``, ``max_iter``...).
 
@@ -188,8 +326,7 @@ def train_model(
     DataError
         When ``p`` has no labels.
     TypeError
-        When ``estimator`` is not a :class:`MultilabelLogistic` or comes with ``C`` or
-        ``estimator_kw``.
+        When ``estimator`` is none of those classes or comes with ``C`` or ``estimator_kw``.
     """
     if p.Y is None:
         raise data_error("train", "the profiles have no labels", "pass labelled training data")
@@ -197,12 +334,20 @@ def train_model(
         estimator = MultilabelLogistic(
             C=0.01 if C is None else C, random_state=random_state, **estimator_kw
         )
-    elif not isinstance(estimator, MultilabelLogistic):
+    elif not isinstance(estimator, ESTIMATORS):
         raise TypeError(
-            f"estimator must be a MultilabelLogistic (or subclass), got {type(estimator).__name__}"
+            "estimator must be a MultilabelLogistic (or subclass), KnnVotes or MoaBlend, got "
+            f"{type(estimator).__name__}"
         )
     elif C is not None or estimator_kw:
         raise TypeError("pass C and other estimator parameters to the estimator itself")
     feats = make_features(features)
     est = fit_on(estimator, feats, p)
-    return TrainedModel(feats, as_single_device(est), list(p.label_names))
+    if isinstance(est, MoaBlend):
+        est.members_ = [_plain(m) for m in est.members_]
+    return TrainedModel(feats, _plain(est), list(p.label_names))
+
+
+def _plain(est: Any) -> Any:
+    """:func:`as_single_device` for logistic fits, other estimators as they are."""
+    return as_single_device(est) if isinstance(est, MultilabelLogistic) else est

@@ -1,60 +1,39 @@
-"""Stage "baseline": label-frequency prior vs the multilabel logistic baseline, and a submission.
+"""Stage "baseline": the label-frequency prior, the logistic model, the kNN votes and their blend.
 
-Both models are scored by drug-grouped, multilabel-stratified cross-validation with the
-competition metric (controls left out of training and predicted 0). The logistic model uses
-rank-Gauss features with cp_time/cp_dose one-hot and a fixed ``C = 0.01`` (``gpu-moa train --C
-auto`` searches C by nested CV, which costs several times more). Five folds at full size (three
-with ``--quick``): about a minute on two CPU cores for the 23,814-row set, seconds on a GPU. When
-the run has test rows, a model fitted on all treated training rows writes ``submission.csv``.
+One :class:`~gpu_moa.models.MoaBlend` is fitted on all treated training rows: the multilabel
+logistic model (rank-Gauss features with cp_time/cp_dose one-hot, C chosen once by inner
+drug-grouped CV; 0.01 with ``--quick``) and the kNN MoA votes (own drug excluded). Its out-of-fold step scores the
+prior, both members and the blend on the same drug-grouped, multilabel-stratified folds with the
+competition metric (controls left out of training and predicted 0; losses over all rows), and
+chooses the blend weights and the clipping range. The rank-Gauss quantiles are fitted once on
+all treated rows (unsupervised). Five folds at full size (three with ``--quick``). When the run
+has test rows, the blend (members refitted on all treated rows) writes ``submission.csv``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from gpu_moa import _backend, pl
-from gpu_moa.metrics._folds import drug_grouped_folds, grouped_folds
 from gpu_moa.metrics._loss import multilabel_log_loss
-from gpu_moa.models._cv import CVResult, LabelPrior, cross_validate
+from gpu_moa.models._blend import MoaBlend, blend_report
+from gpu_moa.models._knn_votes import KnnVotes
 from gpu_moa.models._logistic import MultilabelLogistic
-from gpu_moa.models._trained import train_model
+from gpu_moa.models._trained import TrainedModel, train_model
 from gpu_moa.profiles import Profiles
 from gpu_moa.run._context import RunContext, Section
 
 #: cross-validation folds (full run / --quick)
 FOLDS = {False: 5, True: 3}
-#: regularisation of the stage's logistic model
-C = 0.01
+#: regularisation of the stage's logistic model: chosen by inner drug-grouped CV (full run),
+#: fixed with --quick
+C = {False: "auto", True: 0.01}
 FEATURES = "rank_gauss"
 
 
-def _folds(ctx: RunContext) -> tuple[list, str]:
-    p, k = ctx.train, FOLDS[ctx.quick]
-    if "drug_id" in p.obs and p.obs["drug_id"].notna().any():
-        return drug_grouped_folds(p, n_splits=k, random_state=ctx.random_state), "drug-grouped"
-    rows = np.arange(p.n_obs)  # no drug ids: rows are their own groups
-    return grouped_folds(rows, p.Y, n_splits=k, random_state=ctx.random_state), "row-level"
-
-
-def _label_table(p: Profiles, prior: CVResult, logistic: CVResult) -> pd.DataFrame:
-    table = pd.DataFrame(
-        {
-            "positives": _backend.to_numpy(p.Y).sum(axis=0).astype(int),
-            "prior_log_loss": prior.label_log_loss,
-            "log_loss": logistic.label_log_loss,
-            "auc": logistic.auc,
-        },
-        index=pd.Index(p.label_names, name="label"),
-    )
-    table["improvement"] = table["prior_log_loss"] - table["log_loss"]
-    return table.sort_values("improvement", ascending=False)
-
-
-def _submission(ctx: RunContext, test: Profiles) -> dict:
+def _submission(ctx: RunContext, model: TrainedModel, test: Profiles) -> dict:
     from gpu_moa import io
 
-    model = train_model(ctx.train, C=C, features=FEATURES)
     proba = model.predict(test)
     path = io.write_submission(
         proba.to_numpy(),
@@ -71,54 +50,68 @@ def _submission(ctx: RunContext, test: Profiles) -> dict:
 
 
 def run(ctx: RunContext) -> None:
-    """Cross-validate the prior and the logistic model; write the submission when possible."""
+    """Fit and score the blend and its members; write the submission when possible."""
     p = ctx.train
     if p.Y is None:
-        ctx.sections.append(Section("Logistic baseline", "Skipped: the data have no labels."))
+        ctx.sections.append(Section("Baseline models", "Skipped: the data have no labels."))
         return
-    folds, kind = _folds(ctx)
-    prior = cross_validate(LabelPrior(), p, folds=folds, features="raw")
-    logistic = cross_validate(MultilabelLogistic(C=C), p, folds=folds, features=FEATURES)
+    has_drugs = "drug_id" in p.obs and p.obs["drug_id"].notna().any()  # what fit_on groups by
+    kind = "drug-grouped" if has_drugs else "row-level"
+    k = FOLDS[ctx.quick]
+    blend = MoaBlend(
+        (MultilabelLogistic(C=C[ctx.quick]), KnnVotes()), cv=k, random_state=ctx.random_state
+    )
+    model = train_model(p, features=FEATURES, estimator=blend)
+    fitted = model.estimator
+    n_treated = int((~p.is_control).sum())
+    summary, labels = blend_report(fitted, n_treated, p.n_obs)
+    labels.index = pd.Index(p.label_names, name="label")
+    labels.insert(0, "positives", _backend.to_numpy(p.Y).sum(axis=0).astype(int))
     metrics = {
-        "folds": len(folds),
+        "folds": k,
         "fold_kind": kind,
-        "C": C,
+        "C": fitted.members_[0].C_,
         "features": FEATURES,
-        "prior_log_loss": prior.log_loss,
-        "logistic_log_loss": logistic.log_loss,
-        "relative_improvement": 1.0 - logistic.log_loss / prior.log_loss,
-        "mean_auc": float(np.nanmean(logistic.auc.to_numpy())),
-        "seconds_per_fold": logistic.seconds,
+        **{key: summary[key] for key in ("prior_log_loss", "logistic_log_loss", "knn_log_loss")},
+        "blend_log_loss": summary["log_loss"],
+        "weights": summary["weights"],
+        "clip": summary["clip"],
+        "relative_improvement": 1.0 - summary["log_loss"] / summary["prior_log_loss"],
     }
     if ctx.test is not None:
-        metrics |= _submission(ctx, ctx.test)
+        metrics |= _submission(ctx, model, ctx.test)
     ctx.metrics["baseline"] = metrics
-    labels = _label_table(p, prior, logistic)
-    folds_table = pd.DataFrame(
-        {"prior": prior.fold_log_loss, "logistic": logistic.fold_log_loss},
-        index=pd.RangeIndex(len(folds), name="fold"),
-    )
+    folds_table = fitted.fold_log_loss_ * (n_treated / p.n_obs)
+    weights = pd.DataFrame({"weight": pd.Series(summary["weights"])}).rename_axis("member")
     ctx.tables["baseline_labels"] = labels
     ctx.tables["baseline_folds"] = folds_table
+    ctx.tables["baseline_weights"] = weights
+    w = ", ".join(f"{name} {value:.2f}" for name, value in summary["weights"].items())
     text = (
-        f"{len(folds)}-fold {kind} cross-validation (controls predicted 0). Competition metric: "
-        f"label-frequency prior {prior.log_loss:.5f}, multilabel logistic (C={C}, "
-        f"{FEATURES} features) {logistic.log_loss:.5f} "
-        f"({100 * metrics['relative_improvement']:.1f}% lower). Mean per-label AUC "
-        f"{metrics['mean_auc']:.3f} (within folds)."
+        f"{k}-fold {kind} out-of-fold predictions (controls predicted 0). Competition metric: "
+        f"label-frequency prior {metrics['prior_log_loss']:.5f}, multilabel logistic "
+        f"(C={metrics['C']:g}{' chosen by inner CV' if C[ctx.quick] == 'auto' else ''}, "
+        f"{FEATURES} features) "
+        f"{metrics['logistic_log_loss']:.5f}, kNN votes {metrics['knn_log_loss']:.5f}, "
+        f"blend {metrics['blend_log_loss']:.5f} ({100 * metrics['relative_improvement']:.1f}% "
+        f"below the prior). Blend weights chosen on the out-of-fold predictions: {w}; "
+        f"predictions clipped to [{summary['clip'][0]:g}, {summary['clip'][1]:.15g}]."
     )
     if "submission_rows" in metrics:
-        text += f" Submission written for {metrics['submission_rows']} test rows."
+        text += f" Submission (the blend) written for {metrics['submission_rows']} test rows."
+    gain = labels.sort_values("gain_vs_logistic", ascending=False)
     ctx.sections.append(
         Section(
-            "Logistic baseline",
+            "Baseline models",
             text,
-            figures=[
-                ("Log loss per fold", pl.cv_curve(folds_table)),
-                ("Per-label ROC AUC of the logistic model", pl.auc_histogram(logistic.auc)),
-            ],
+            figures=[("Log loss per fold", pl.cv_curve(folds_table))],
             tables=[
-                ("Labels that gain most over the prior", labels.head(15)),
+                ("Blend weights", weights),
+                ("Labels the blend improves most over the logistic model", gain.head(15)),
+                (
+                    "Labels that gain most over the prior",
+                    labels.sort_values("gain_vs_prior", ascending=False).head(15),
+                ),
                 ("Log loss per fold", folds_table),
             ],
         )
