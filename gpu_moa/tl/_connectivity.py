@@ -71,6 +71,7 @@ def block_shape(sets: QuerySets, n_ref: int, block_rows: int | None, xp: Any) ->
 def wtcs_block(sets: QuerySets, X: Any, q_block: int) -> Any:
     """WTCS (n_queries x rows of ``X``) of all query sets against a block of reference rows."""
     xp = _backend.get_namespace(X)
+    check_no_nan_array(X, "connectivity reference")  # per block: no reference-sized mask
     ranks, weights = scores.reference_ranks(X)
     parts = []
     for lo in range(0, sets.n_queries, q_block):
@@ -84,7 +85,6 @@ def wtcs_block(sets: QuerySets, X: Any, q_block: int) -> Any:
 def wtcs_matrix(sets: QuerySets, X: Any, block_rows: int | None = None) -> Any:
     """The full WTCS matrix (n_queries x n_reference), built in reference row blocks."""
     xp = _backend.get_namespace(X)
-    check_no_nan_array(X, "connectivity reference")
     q_block, r_block = block_shape(sets, X.shape[0], block_rows, xp)
     parts = [
         wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
@@ -234,7 +234,6 @@ def stream_blocks(
     chunk = max(r_block, min(chunk_rows, _CPU_BUDGET // (4 * max(sets.n_queries, 1))))
     for offset, block in source.blocks(chunk):
         X = to_like(block, source.like)
-        check_no_nan_array(X, "connectivity reference")
         parts = [
             wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
             for lo in range(0, X.shape[0], r_block)
