@@ -199,3 +199,30 @@ def test_replicates_beat_the_null_on_a_real_l1000_plate():
     maps = gm.metrics.mean_average_precision(ap, sameby="pert_id", null_size=2000)
     assert ap["normalized_average_precision"].mean() > 0.05
     assert maps["below_corrected_p"].mean() > 0.4  # most compounds beat random rankings
+
+
+@pytest.mark.parametrize("rules", [REPLICATES, MOA], ids=["replicates", "moa"])
+def test_pycytominer_plate_end_to_end(tmp_path, rng, rules):
+    """read_profiles + average_precision + mean_average_precision reproduce copairs on a
+    pycytominer-style table (Metadata_ columns, compartment features)."""
+    X, obs = _plate(rng, n=72, f=30)
+    frame = obs.reset_index(drop=True).add_prefix("Metadata_")
+    features = pd.DataFrame(np.round(X, 4), columns=[f"Cells_F{j}" for j in range(X.shape[1])])
+    frame = pd.concat([frame, features], axis=1)
+    frame.to_parquet(tmp_path / "plate.parquet")
+    meta_rules = {k: [f"Metadata_{c}" for c in v] for k, v in rules.items()}
+    p = gm.io.read_profiles(tmp_path / "plate.parquet", device="cpu")
+    got = gm.metrics.average_precision(p, **meta_rules)
+    meta = frame.filter(like="Metadata_")
+    ref = copairs_map.average_precision(
+        meta, features.to_numpy(), **meta_rules, distance="correlation", progress_bar=False
+    )
+    np.testing.assert_allclose(got["average_precision"], ref["average_precision"], atol=1e-6)
+    maps = gm.metrics.mean_average_precision(got, sameby=meta_rules["pos_sameby"], null_size=100)
+    ref_maps = copairs_map.mean_average_precision(
+        ref, sameby=meta_rules["pos_sameby"], null_size=100, threshold=0.05, seed=0,
+        progress_bar=False,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        maps["mean_average_precision"], ref_maps["mean_average_precision"], atol=1e-6
+    )

@@ -8,8 +8,10 @@ Dirichlet(1, ..., 1) gap probabilities; the j-th positive then sits at rank ``j 
 the first j gaps)``. The cost is O(M) per draw instead of O(M + N).
 
 Each distinct (n_pos, n_total) configuration gets one pool of ``null_size`` null APs; a group's
-null mAP averages, per draw, one pool entry per member, each member reading its pool in its own
-random order (members are independent rankings, so their null draws are not aligned).
+null mAP averages, per draw, one pool entry per member, each member reading its pool from its own
+random starting point (members are independent rankings, so their null draws are not aligned;
+copairs instead gives members of one configuration the same draws, a wider null). The p-value
+counts null mAPs at least as large as the observed one (copairs counts strictly larger ones).
 """
 
 from __future__ import annotations
@@ -149,11 +151,10 @@ def _null_means(
     )
     sums = np.zeros((n_groups, null_size))
     step = max(1, _DRAW_CELLS // null_size)
-    for lo in range(0, len(rows), step):  # members in chunks, each reading its pool shuffled
+    for lo in range(0, len(rows), step):  # members in chunks, each reading its pool shifted
         members = np.arange(lo, min(lo + step, len(rows)))
-        order = rng.permuted(
-            np.broadcast_to(np.arange(null_size), (members.size, null_size)), axis=1
-        )
+        shift = rng.integers(0, null_size, size=(members.size, 1))
+        order = (np.arange(null_size)[None, :] + shift) % null_size
         draws = np.take_along_axis(pools[config_of[members]], order, axis=1)
         onehot = sparse.csr_matrix(
             (np.ones(members.size), (group_of[members], np.arange(members.size))),
