@@ -59,6 +59,13 @@ def _budget_slots(xp: Any) -> int:
     return _CPU_BUDGET // _SLOT_BYTES
 
 
+def _chunk_budget(xp: Any) -> int:
+    """Bytes of query x reference scores per streamed chunk (a few copies are alive at once)."""
+    if _backend.is_cupy_namespace(xp):
+        return min(_backend.free_memory_bytes(xp) // 16, 1 << 30)
+    return 4 << 20
+
+
 def block_shape(sets: QuerySets, n_ref: int, block_rows: int | None, xp: Any) -> tuple[int, int]:
     """(queries, reference rows) per block so that the ES temporaries stay within budget."""
     width = sets.up.shape[1] + sets.down.shape[1]
@@ -231,7 +238,7 @@ def stream_blocks(
 ) -> Iterator[tuple[int, Any]]:
     """``(offset, WTCS block)`` over the reference, one chunk of rows at a time."""
     q_block, r_block = block_shape(sets, source.n_rows, block_rows, xp)
-    chunk = max(r_block, min(chunk_rows, _CPU_BUDGET // (4 * max(sets.n_queries, 1))))
+    chunk = max(r_block, min(chunk_rows, _chunk_budget(xp) // (4 * max(sets.n_queries, 1))))
     for offset, block in source.blocks(chunk):
         X = to_like(block, source.like)
         parts = [
