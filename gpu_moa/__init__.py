@@ -19,6 +19,7 @@ from gpu_moa._backend import (
     resolve_xp,
     to_device,
     to_numpy,
+    track_transfers,
 )
 from gpu_moa._settings import settings
 from gpu_moa._validation import DataError
@@ -44,6 +45,7 @@ __all__ = [
     "settings",
     "to_device",
     "to_numpy",
+    "track_transfers",
     *_SUBMODULES,
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -266,11 +267,23 @@ class Profiles:
         return self.select_vars(self.var["kind"].to_numpy() == "cell")
 
     def to(self, device: str | ModuleType) -> Profiles:
-        """Move every array to another device ("cpu", "gpu", "auto") or array namespace."""
-        xp = _backend.resolve_xp(device) if isinstance(device, str) else device
+        """Move every array to another device or array namespace.
+
+        Parameters
+        ----------
+        device : str or module
+            ``"cpu"``, ``"gpu"``, ``"auto"``, ``"array_api_strict"`` or
+            ``"array_api_strict:device1"`` (the GPU stand-in of the tests), or a namespace.
+
+        Returns
+        -------
+        Profiles
+            A copy whose X, Y, Y_extra and obsm arrays live there (copies counted by
+            :func:`gpu_moa.track_transfers`).
+        """
 
         def mv(a: Any) -> Any:
-            return None if a is None else _backend.to_device(a, xp)
+            return None if a is None else _backend.to_device(a, device)
 
         return dataclasses.replace(
             self,
@@ -310,6 +323,53 @@ class Profiles:
             return _backend.import_cudf().from_pandas(frame)
         return frame
 
+    def to_anndata(self) -> Any:
+        """These profiles as an ``anndata.AnnData`` (needs the optional ``anndata`` package).
+
+        ``X`` (float32, on the host), ``obs``, ``var`` and ``obsm`` map one to one; the scored and
+        non-scored labels become the DataFrames ``obsm["labels"]`` and ``obsm["labels_extra"]``
+        (int8 columns named by label) and ``uns`` keeps the entries AnnData can store.
+
+        Returns
+        -------
+        anndata.AnnData
+            A host copy; :func:`gpu_moa.io.read_h5ad` and :func:`gpu_moa.io.from_anndata` read
+            it back.
+
+        Raises
+        ------
+        ImportError
+            When anndata is not installed (the message gives the install command).
+        """
+        try:
+            anndata = importlib.import_module("anndata")
+        except ImportError as exc:
+            raise ImportError(
+                "Profiles.to_anndata needs anndata: pip install 'gpu_moa[anndata]'"
+            ) from exc
+        obsm = {k: _backend.to_numpy(v) for k, v in self.obsm.items()}
+        for key, Y, names in (
+            ("labels", self.Y, self.label_names),
+            ("labels_extra", self.Y_extra, self.extra_label_names),
+        ):
+            if Y is not None:
+                obsm[key] = pd.DataFrame(
+                    np.nan_to_num(_backend.to_numpy(Y)).astype(np.int8),
+                    index=self.obs.index.astype(str),
+                    columns=list(names),
+                )
+        obs = self.obs.copy()
+        obs.index = obs.index.astype(str)
+        var = self.var.copy()
+        var.index = var.index.astype(str)
+        return anndata.AnnData(
+            X=np.asarray(_backend.to_numpy(self.X), dtype=np.float32),
+            obs=obs,
+            var=var,
+            obsm=obsm,
+            uns={k: v for k, v in self.uns.items() if isinstance(v, str | int | float | dict)},
+        )
+
 
 def make_profiles(
     X: Any,
@@ -326,8 +386,9 @@ def make_profiles(
     """Build :class:`Profiles` from host data, casting X and labels to float32 on ``device``.
 
     ``var`` may be a list of feature names; the kind is then inferred from the ``g-``/``c-`` prefix.
+    ``device`` is a request (``"auto"``, ``"cpu"``, ``"gpu"``, ``"array_api_strict:device1"``; default
+    the ``gm.settings.device``) or an array namespace.
     """
-    xp = device if isinstance(device, ModuleType) else _backend.resolve_xp(device)
     if not isinstance(var, pd.DataFrame):
         names = [str(v) for v in var]
         var = pd.DataFrame(
@@ -338,7 +399,8 @@ def make_profiles(
     def as_f32(a: Any) -> Any:
         if a is None:
             return None
-        return xp.asarray(np.ascontiguousarray(_backend.to_numpy(a), dtype=np.float32))
+        host = np.ascontiguousarray(_backend.to_numpy(a), dtype=np.float32)
+        return _backend.to_device(host, device)
 
     return Profiles(
         X=as_f32(X),

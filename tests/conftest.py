@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import types
 from importlib import resources
 
 import numpy as np
@@ -19,15 +21,38 @@ def _cupy_or_skip():
     return cupy
 
 
+class OnDevice(types.ModuleType):
+    """array-api-strict whose creation functions default to another device (``device1``).
+
+    ``Device("device1")`` refuses implicit conversion to NumPy and mixing with other devices, as
+    CuPy does, so a test run on it catches on the CPU what would fail only on a GPU.
+    """
+
+    _CREATORS = ("asarray", "zeros", "ones", "full", "empty", "arange", "linspace", "eye")
+
+    def __init__(self, name: str = "device1") -> None:
+        super().__init__("array_api_strict")
+        self._strict = importlib.import_module("array_api_strict")
+        self.device = self._strict.Device(name)
+
+    def __getattr__(self, attr):
+        value = getattr(self._strict, attr)
+        if attr in self._CREATORS:
+            return functools.partial(value, device=self.device)
+        return value
+
+
 @pytest.fixture(
     params=[
         "numpy",
         "array_api_strict",
+        "array_api_strict:device1",
         pytest.param("cupy", marks=pytest.mark.gpu),
     ]
 )
 def xp(request):
-    """An array namespace: NumPy (via array-api-compat), array-api-strict, or CuPy (gpu)."""
+    """An array namespace: NumPy (via array-api-compat), array-api-strict on its default device
+    or on ``device1`` (the GPU stand-in), or CuPy (gpu)."""
     import array_api_compat
 
     if request.param == "numpy":
@@ -35,6 +60,8 @@ def xp(request):
     if request.param == "cupy":
         cupy = _cupy_or_skip()
         return array_api_compat.array_namespace(cupy.empty(0))
+    if request.param == "array_api_strict:device1":
+        return OnDevice()
     return importlib.import_module("array_api_strict")
 
 

@@ -90,7 +90,7 @@ def eigh_top(S: Any, k: int) -> tuple[Any, Any]:
         p = S.shape[0]
         with threadpool_limits(1, user_api="blas"):
             vals, vecs = scipy.linalg.eigh(S, subset_by_index=[p - k, p - 1])
-        vals, vecs = xp.asarray(vals), xp.asarray(vecs)
+        vals, vecs = xp.asarray(vals), xp.asarray(vecs)  # NumPy path: on the host already
     else:
         vals, vecs = xp.linalg.eigh(S)
         vals, vecs = vals[-k:], vecs[:, -k:]

@@ -12,7 +12,7 @@ import math
 from types import ModuleType
 from typing import Any
 
-from gpu_moa._backend._devices import get_namespace, is_numpy_namespace
+from gpu_moa._backend._devices import array_device, get_namespace, is_numpy_namespace
 
 
 def group_width(m: int, k: int, xp: ModuleType) -> int:
@@ -92,7 +92,7 @@ def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
 
 def _candidates(best: Any, g: int, G: int, xp: ModuleType) -> Any:
     """Columns of the chosen strided groups (sorted group ids), in increasing column order."""
-    offsets = xp.arange(g, dtype=xp.int64)[None, :, None] * G
+    offsets = xp.arange(g, dtype=xp.int64, device=array_device(best))[None, :, None] * G
     return xp.reshape(offsets + best[:, None, :], (best.shape[0], g * best.shape[1]))
 
 

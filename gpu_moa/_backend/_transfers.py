@@ -138,7 +138,7 @@ def _target(where: Any) -> tuple[ModuleType, Any]:
     if where is None or isinstance(where, str):
         return resolve_array_device(where)
     if isinstance(where, ModuleType):
-        return where, None
+        return where, getattr(where, "device", None)  # a namespace bound to a device
     return get_namespace(where), array_api_compat.device(where)
 
 

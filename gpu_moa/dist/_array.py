@@ -52,7 +52,9 @@ def to_dask(p_or_array: Any, *, chunk_rows: int | None) -> Any:
             spec[0] = chunk_rows
         return x.rechunk(spec)
     rows = "auto" if chunk_rows is None else chunk_rows
-    if not (_backend.is_numpy_namespace(_backend.get_namespace(x)) or _backend.device_of(x) == "gpu"):
+    if not (
+        _backend.is_numpy_namespace(_backend.get_namespace(x)) or _backend.device_of(x) == "gpu"
+    ):
         x = _backend.to_numpy(x)
     meta = x[(slice(0, 0),) * x.ndim]
     return da.from_array(x, chunks=(rows, *x.shape[1:]), meta=meta, asarray=False)

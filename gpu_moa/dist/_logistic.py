@@ -52,14 +52,14 @@ def _merge_first(a: tuple[Moments, Any], b: tuple[Moments, Any]) -> tuple[Moment
 
 def _whiten_block(x: Any, mean: Any, T: Any) -> Any:
     xp = _backend.get_namespace(x)
-    return xp.matmul(x - xp.astype(_backend.to_device(mean, xp), x.dtype), _backend.to_device(T, xp))
+    return xp.matmul(x - xp.astype(_backend.to_device(mean, x), x.dtype), _backend.to_device(T, x))
 
 
 def _loss_grad(z: Any, y: Any, U: Any, b: Any) -> tuple[Any, Any, Any]:
     """Summed loss (K,), ``z^T (P - y)`` (r x K) and ``sum(P - y)`` (K,) of one partition."""
     xp = _backend.get_namespace(z)
-    L = xp.matmul(z, xp.astype(_backend.to_device(U, xp), z.dtype)) + xp.astype(
-        _backend.to_device(b, xp), z.dtype
+    L = xp.matmul(z, xp.astype(_backend.to_device(U, z), z.dtype)) + xp.astype(
+        _backend.to_device(b, z), z.dtype
     )
     mean_loss, e = _mean_loss(xp, L, y)
     R = sigmoid(xp, L, e) - y
@@ -122,7 +122,10 @@ def fit_logistic(
     (stats, pos) = compute(tree_reduce(first, _merge_first), desc="logistic: statistics")[0]
     n, p = stats.count, x.shape[1]
     if not fit_intercept:  # uncentred second moment, as the single-device solver uses
-        M2 = stats.M2 + n * _backend.get_namespace(stats.mean).reshape(stats.mean, (-1, 1)) * stats.mean
+        M2 = (
+            stats.M2
+            + n * _backend.get_namespace(stats.mean).reshape(stats.mean, (-1, 1)) * stats.mean
+        )
         stats = Moments(n, stats.mean * 0.0, M2)
     pos = _backend.to_numpy(pos)
     varying = np.flatnonzero((pos > 0) & (pos < n))
@@ -174,8 +177,8 @@ def fit_logistic(
     coef[varying], icpt[varying] = coef_v.T, icpt_v
     xp = _backend.get_namespace(x._meta)
     return {
-        "coef": xp.astype(_backend.to_device(coef, xp), x.dtype),
-        "intercept": xp.astype(_backend.to_device(icpt, xp), x.dtype),
+        "coef": xp.astype(_backend.to_device(coef, x), x.dtype),
+        "intercept": xp.astype(_backend.to_device(icpt, x), x.dtype),
         "n_iter": np.where(np.isin(np.arange(pos.size), varying), nit, 0),
         "converged": np.full(pos.size, success),
     }

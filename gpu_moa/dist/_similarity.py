@@ -51,7 +51,7 @@ def local_topk(query: Any, ref: Any, offset: int, *, same_block: bool = False, *
     from gpu_moa.tl._similarity import similarity_topk as single_topk
 
     xp = _backend.get_namespace(query)
-    ref = None if same_block else _backend.to_device(ref, xp)
+    ref = None if same_block else _backend.to_device(ref, query)
     idx, scores = single_topk(query, ref, **kw)
     return TopK(xp.where(idx >= 0, idx + offset, idx), scores)
 

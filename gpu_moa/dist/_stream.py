@@ -189,5 +189,9 @@ def similarity_topk_stream(
     if best is None:  # empty file
         xp = _backend.get_namespace(query)
         n = query.shape[0]
-        return xp.zeros((n, 0), dtype=xp.int64), xp.zeros((n, 0), dtype=xp.float32)
+        dev = _backend.array_device(query)
+        return (
+            xp.zeros((n, 0), dtype=xp.int64, device=dev),
+            xp.zeros((n, 0), dtype=xp.float32, device=dev),
+        )
     return best.indices, best.scores

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -61,6 +63,12 @@ def drug_moas(p: Profiles, *, which: str = "scored") -> pd.DataFrame:
     pandas.DataFrame of bool
         Index ``drug_id`` (sorted), one column per label.
     """
+    hits, keys, names = _drug_labels(p, which)
+    return pd.DataFrame(_backend.to_numpy(hits) > 0, index=keys, columns=names)
+
+
+def _drug_labels(p: Profiles, which: str) -> tuple[Any, pd.Index, list[str]]:
+    """(drugs x labels 0/1 float32 matrix on the device, drug ids, label names)."""
     if which not in ("scored", "all"):
         raise ValueError(f"which must be 'scored' or 'all', got {which!r}")
     if p.Y is None:
@@ -72,15 +80,18 @@ def drug_moas(p: Profiles, *, which: str = "scored") -> pd.DataFrame:
         names += p.extra_label_names
     Y = xp.concat(blocks, axis=1) if len(blocks) > 1 else p.Y
     groups = groups_of(p, "drug_id")
-    hits = _backend.to_numpy(group_sums(xp.astype(Y > 0.5, xp.float32), groups)) > 0
-    return pd.DataFrame(hits, index=groups.keys, columns=names)
+    sums = group_sums(xp.astype(Y > 0.5, xp.float32), groups)
+    return xp.astype(sums > 0, xp.float32), groups.keys, names
 
 
-def _moa_strings(moas: pd.DataFrame) -> pd.Series:
-    names = moas.columns.to_numpy()
-    return pd.Series(
-        ["; ".join(names[row]) for row in moas.to_numpy()], index=moas.index, name="moas"
-    )
+def _moa_strings(hits: Any, rows: np.ndarray, names: list[str]) -> list[str]:
+    """ "; "-joined labels of the drug ``rows`` of a device 0/1 matrix (only their positive
+    (row, label) pairs come to the host)."""
+    xp = _backend.get_namespace(hits)
+    r, c = xp.nonzero(_backend.take_rows(hits, rows) > 0)
+    r, c = _backend.to_numpy(r), _backend.to_numpy(c)
+    label = np.asarray(names, dtype=object)
+    return ["; ".join(label[c[r == i]]) for i in range(len(rows))]
 
 
 def effective_drugs(p: Profiles, *, cell: str, threshold: float = -2.0) -> pd.DataFrame:
@@ -104,8 +115,9 @@ def effective_drugs(p: Profiles, *, cell: str, threshold: float = -2.0) -> pd.Da
     ranks = drug_ranks(p, cell=cell)
     hits = ranks[ranks["mean"] <= threshold].sort_values("mean", kind="stable")
     if p.Y is not None:
-        moas = _moa_strings(drug_moas(p))
-        hits = hits.assign(moas=moas.reindex(hits["drug_id"]).to_numpy())
+        labels, keys, names = _drug_labels(p, "scored")
+        rows = keys.get_indexer(hits["drug_id"])
+        hits = hits.assign(moas=_moa_strings(labels, rows, names))
     return hits.reset_index(drop=True)
 
 
@@ -138,15 +150,17 @@ def moa_enrichment(
     """
     treated = p[~p.is_control]
     ranks = drug_ranks(treated, cell=cell).set_index("drug_id")
-    moas = drug_moas(treated, which=which)
-    effective = (ranks["mean"] <= threshold).reindex(moas.index).to_numpy()
-    n_all, n_eff = len(moas), int(effective.sum())
-    n_drugs = moas.sum(axis=0).to_numpy()
-    n_hit = moas[effective].sum(axis=0).to_numpy()
+    labels, keys, names = _drug_labels(treated, which)
+    effective = (ranks["mean"] <= threshold).reindex(keys).to_numpy(dtype=bool)
+    n_all, n_eff = len(keys), int(effective.sum())
+    xp = treated.xp
+    eff = _backend.to_device(effective.astype(np.float32), labels)
+    counts = xp.stack([xp.sum(labels, axis=0), xp.sum(labels * eff[:, None], axis=0)])
+    n_drugs, n_hit = _backend.to_numpy(xp.astype(counts, xp.int64))  # label counts only
     keep = n_drugs > 0
     table = pd.DataFrame(
         {"n_effective": n_hit[keep], "n_drugs": n_drugs[keep]},
-        index=pd.Index(moas.columns[keep], name="moa"),
+        index=pd.Index(np.asarray(names, dtype=object)[keep], name="moa"),
     )
     table["fraction_effective"] = table["n_effective"] / max(n_eff, 1)
     table["fraction_all"] = table["n_drugs"] / n_all

@@ -75,7 +75,6 @@ def group_sums(values: Any, groups: Groups) -> Any:
 
 def group_means(values: Any, groups: Groups) -> Any:
     """Per-group column means (float64), see :func:`group_sums`."""
-    xp = _backend.get_namespace(values)
-    counts = xp.asarray(groups.counts.astype(np.float64))
+    counts = _backend.to_device(groups.counts.astype(np.float64), values)
     sums = group_sums(values, groups)
     return sums / (counts if sums.ndim == 1 else counts[:, None])

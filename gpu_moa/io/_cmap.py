@@ -96,8 +96,8 @@ def build_profiles(
     obs = meta_frame(col_meta, col_ids, "sig_id")
     var = gene_var(meta_frame(row_meta, row_ids, "feature"))
     check_features(X, var.index.tolist(), obs.index, path)
-    xp = _backend.resolve_xp(device)
-    return Profiles(X=_backend.to_device(np.ascontiguousarray(X, np.float32), xp), obs=obs, var=var)
+    X = _backend.to_device(np.ascontiguousarray(X, np.float32), device)
+    return Profiles(X=X, obs=obs, var=var)
 
 
 def format_meta(column: pd.Series) -> list[str]:

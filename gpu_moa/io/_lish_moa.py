@@ -64,7 +64,7 @@ def read_lish_moa(path: str | Path, *, device: str = "auto", split: str = "train
     xp = _backend.resolve_xp(device)
     with _backend.timed_step("read_lish_moa", xp, note=f"{path.name}, split={split}"):
         profiles = assemble(
-            _read_parts(path, split, _backend.is_cupy_namespace(xp) and _backend.has_cudf()), xp
+            _read_parts(path, split, _backend.is_cupy_namespace(xp) and _backend.has_cudf()), device
         )
     return profiles.replace(uns={"source": str(path)})
 
@@ -187,8 +187,10 @@ def _read_annotated(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
     return parts
 
 
-def assemble(parts: list[dict[str, Any]], xp: Any) -> Profiles:
-    """Join train/test parts (same features) into one Profiles on ``xp``; test labels are NaN."""
+def assemble(parts: list[dict[str, Any]], device: str) -> Profiles:
+    """Join train/test parts (same features) into one Profiles on ``device`` (a request);
+    test labels are NaN."""
+    xp = _backend.resolve_xp(device)
     features = parts[0]["features"]
     for part in parts[1:]:
         if part["features"] != features:
@@ -202,7 +204,7 @@ def assemble(parts: list[dict[str, Any]], xp: Any) -> Profiles:
         _checks.check_unique(
             obs.index.to_numpy(), "sig_id (across train and test)", "lish-moa data"
         )
-    X = [_backend.to_device(p["X"], xp) for p in parts]
+    X = [_backend.to_device(p["X"], device) for p in parts]
     X = X[0] if len(X) == 1 else xp.concat(X, axis=0)
     arrays: dict[str, Any] = {}
     for key in ("scored", "extra"):
@@ -215,7 +217,7 @@ def assemble(parts: list[dict[str, Any]], xp: Any) -> Profiles:
             for p in parts
         ]
         Y = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-        arrays[key] = (xp.asarray(Y.astype(np.float32, copy=False)), names)
+        arrays[key] = (_backend.to_device(Y.astype(np.float32, copy=False), X), names)
     scored = arrays.get("scored", (None, []))
     extra = arrays.get("extra", (None, []))
     return Profiles(

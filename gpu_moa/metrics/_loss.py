@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from gpu_moa import _backend
+from gpu_moa.pp._rank import rank_rows
 
 #: predictions are clipped to [EPS, 1 - EPS] before taking logs, as in the competition
 EPS = 1e-15
@@ -24,7 +24,7 @@ def _as_pair(Y: Any, P: Any) -> tuple[Any, Any, Any]:
     if not hasattr(P, "__array_namespace__") and not isinstance(P, np.ndarray):
         P = np.asarray(P)
     xp = _backend.get_namespace(P)
-    Y = _backend.to_device(Y, xp) if _backend.get_namespace(Y) is not xp else Y
+    Y = _backend.to_device(Y, P)
     P = xp.astype(P, xp.float64)
     Y = xp.astype(Y, xp.float64)
     if P.ndim == 1:
@@ -91,7 +91,8 @@ def per_label_auc(Y: Any, P: Any, *, labels: Sequence[str] | None = None) -> pd.
     Returns
     -------
     pandas.Series
-        AUC per label, NaN where a column has only one class.
+        AUC per label, NaN where a column has only one class. Ranks and sums are computed in
+        ``P``'s namespace; only the K AUCs come to the host.
     """
     if labels is None:
         labels = (
@@ -101,16 +102,11 @@ def per_label_auc(Y: Any, P: Any, *, labels: Sequence[str] | None = None) -> pd.
             if isinstance(Y, pd.DataFrame)
             else None
         )
-    y = np.asarray(_backend.to_numpy(Y.to_numpy() if isinstance(Y, pd.DataFrame) else Y), float)
-    s = np.asarray(_backend.to_numpy(P.to_numpy() if isinstance(P, pd.DataFrame) else P), float)
-    if y.ndim == 1:
-        y, s = y[:, None], s[:, None]
-    if y.shape != s.shape:
-        raise ValueError(f"labels have shape {y.shape} but scores {s.shape}")
-    ranks = rankdata(s, axis=0)
-    n_pos = y.sum(axis=0)
+    xp, y, s = _as_pair(Y, P)
+    ranks = xp.permute_dims(rank_rows(xp.permute_dims(s, (1, 0))), (1, 0))  # ranks on the device
+    n_pos = xp.sum(y, axis=0)
     n_neg = y.shape[0] - n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * y).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
+    u = xp.sum(ranks * y, axis=0) - n_pos * (n_pos + 1) / 2
+    both = (n_pos > 0) & (n_neg > 0)
+    auc = _backend.to_numpy(xp.where(both, u / xp.where(both, n_pos * n_neg, 1.0), xp.nan))
     return pd.Series(auc, index=labels, name="auc")

@@ -37,7 +37,7 @@ def retrieval_inputs(p: Profiles, positive: str) -> tuple[Any, np.ndarray, np.nd
         )
     Y = p.xp.astype(p.Y, p.xp.float32)
     codes = p.drug_codes()  # rows of unknown drug get codes of their own: only self excluded
-    queries = np.flatnonzero(_backend.to_numpy(p.Y).sum(axis=1) > 0)
+    queries = np.flatnonzero(_backend.to_numpy(p.xp.sum(Y, axis=1) > 0))  # one flag per row
     return Y, codes, queries
 
 
@@ -68,15 +68,18 @@ def _ap_sorted(s: Any, hits: Any, xp: Any) -> Any:
     precision at the end of the group, as in ``sklearn.metrics.average_precision_score``.
     """
     b, n = s.shape
-    ends = xp.concat([s[:, 1:] != s[:, :-1], xp.ones((b, 1), dtype=xp.bool)], axis=1)
+    dev = _backend.array_device(s)
+    ends = xp.concat([s[:, 1:] != s[:, :-1], xp.ones((b, 1), dtype=xp.bool, device=dev)], axis=1)
     flat_ends = xp.reshape(ends, (-1,))
     (end_at,) = xp.nonzero(flat_ends)
-    starts = xp.concat([xp.ones((1,), dtype=xp.bool), flat_ends[:-1]])
+    starts = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), flat_ends[:-1]])
     group = xp.cumulative_sum(xp.astype(starts, xp.int64)) - 1
     group_end = xp.take(end_at, group)  # flat position of the end of each element's tie group
     cum_hits = xp.reshape(xp.cumulative_sum(xp.astype(hits, xp.float64), axis=1), (-1,))
     row_start = xp.reshape(
-        xp.arange(b, dtype=xp.int64)[:, None] * n + xp.zeros((b, n), dtype=xp.int64), (-1,)
+        xp.arange(b, dtype=xp.int64, device=dev)[:, None] * n
+        + xp.zeros((b, n), dtype=xp.int64, device=dev),
+        (-1,),
     )
     precision = xp.take(cum_hits, group_end) / xp.astype(group_end - row_start + 1, xp.float64)
     return xp.sum(xp.astype(hits, xp.float64) * xp.reshape(precision, (b, n)), axis=1)
@@ -93,7 +96,7 @@ def _average_precision(S: Any, pos: Any, xp: Any) -> tuple[Any, Any]:
     s = xp.take_along_axis(S, order, axis=1)
     hits = xp.take_along_axis(pos, order, axis=1)
     cum = xp.cumulative_sum(xp.astype(hits, xp.int32), axis=1)
-    rank = xp.arange(1, n + 1, dtype=xp.float32)[None, :]
+    rank = xp.arange(1, n + 1, dtype=xp.float32, device=_backend.array_device(S))[None, :]
     direct = xp.sum(xp.where(hits, xp.astype(cum, xp.float32) / rank, 0.0), axis=1)
     ap = xp.astype(direct, xp.float64)
     tied = xp.any(hits[:, :-1] & (s[:, 1:] == s[:, :-1]), axis=1)
@@ -143,7 +146,7 @@ def retrieval_map(
     xp = p.xp
     X = prepare(p.X, metric)
     XT = xp.permute_dims(X, (1, 0))
-    codes_dev = xp.asarray(_backend.to_device(codes, xp))
+    codes_dev = _backend.to_device(codes, X)
     rows = _block_rows(p.n_obs, 48, xp, block_rows)
     total, count = 0.0, 0
     with _backend.timed_step("metrics.retrieval_map", xp, f"{metric}, {q_rows.size} queries"):
@@ -205,19 +208,29 @@ def _neighbour_hits(
     query = query.replace(obs=query.obs.assign(drug_id=codes[q_rows]))
     ref = p.replace(obs=p.obs.assign(drug_id=codes))
     idx, _ = neighbours(query, ref, k=k, metric=metric, block_rows=block_rows)
-    return hits_of(_backend.to_numpy(idx), _backend.to_numpy(Y) > 0, q_rows)
+    return hits_of(idx, Y, q_rows)
 
 
-def hits_of(idx: np.ndarray, labels: np.ndarray, q_rows: np.ndarray) -> tuple[Any, Any]:
+def hits_of(idx: Any, Y: Any, q_rows: np.ndarray, block: int = 1024) -> tuple[Any, Any]:
     """Which neighbours ``idx`` (queries x k, -1 = none) share a label with their query.
 
-    Returns ``(hit, valid)`` boolean host matrices of ``idx``'s shape.
+    Labels are compared on the device, in blocks of queries; only the (queries x k) flags come
+    to the host. Returns ``(hit, valid)`` boolean host matrices of ``idx``'s shape.
     """
-    valid = idx >= 0
-    shared = np.einsum(
-        "ql,qkl->qk", labels[q_rows].astype(np.int32), labels[np.where(valid, idx, 0)]
-    )
-    return (shared > 0) & valid, valid
+    xp = _backend.get_namespace(Y)
+    idx = _backend.to_device(idx, Y)
+    hits = []
+    for lo in range(0, len(q_rows), block):
+        part = idx[lo : min(lo + block, len(q_rows)), :]
+        b, k = part.shape
+        safe = xp.reshape(xp.where(part >= 0, part, xp.zeros_like(part)), (-1,))
+        theirs = xp.reshape(xp.take(Y, safe, axis=0), (b, k, Y.shape[1]))
+        own = _backend.take_rows(Y, q_rows[lo : lo + block])
+        shared = xp.sum(theirs * own[:, None, :], axis=2) > 0
+        hits.append(shared & (part >= 0))
+    if not hits:
+        return np.zeros(tuple(idx.shape), bool), np.zeros(tuple(idx.shape), bool)
+    return _backend.to_numpy(xp.concat(hits, axis=0)), _backend.to_numpy(idx >= 0)
 
 
 def chance_of_hit(n_pos: np.ndarray, n_cand: np.ndarray, k: int) -> np.ndarray:
@@ -267,15 +280,39 @@ def knn_hit_rate(
     }
 
 
+def label_sets(Y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct label sets of the rows of a 0/1 device matrix, and each row's set.
+
+    Only the positive (row, label) pairs come to the host (a few bytes per row: labels are
+    sparse), never the label matrix.
+
+    Returns
+    -------
+    sets : numpy.ndarray of bool, shape (u, K)
+        The distinct sets (the empty set included when some row has no label).
+    set_of : numpy.ndarray of int64, shape (n,)
+        Each row's set.
+    """
+    xp = _backend.get_namespace(Y)
+    n, K = Y.shape
+    rows, cols = (_backend.to_numpy(xp.astype(a, xp.int32)) for a in xp.nonzero(Y > 0.5))
+    keys = np.full(n, "", dtype=object)
+    if rows.size:
+        joined = pd.Series(cols.astype(str)).groupby(rows).agg(",".join)
+        keys[joined.index.to_numpy()] = joined.to_numpy()
+    set_of, uniq = pd.factorize(keys)
+    sets = np.zeros((len(uniq), K), dtype=bool)
+    sets[set_of[rows], cols] = True
+    return sets, set_of.astype(np.int64)
+
+
 def positive_counts(Y: Any, codes: np.ndarray, q_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per query: candidates sharing a label, and all candidates (rows of other drugs).
 
     Counted over the distinct label sets instead of row pairs: with ``u`` sets the work is a
     ``u x u`` overlap matrix plus, per drug, the overlap of its own rows, never n x n.
     """
-    labels = _backend.to_numpy(Y) > 0
-    sets, set_of = np.unique(labels, axis=0, return_inverse=True)
-    set_of = set_of.reshape(-1)
+    sets, set_of = label_sets(Y)
     overlap = (sets.astype(np.float64) @ sets.T.astype(np.float64)) > 0
     per_set = np.bincount(set_of, minlength=sets.shape[0])
     pos_all = overlap.astype(np.int64) @ per_set  # rows sharing a label, same drug included
@@ -288,5 +325,5 @@ def positive_counts(Y: Any, codes: np.ndarray, q_rows: np.ndarray) -> tuple[np.n
     key = pd.MultiIndex.from_arrays([drug_of.reshape(-1)[q_rows], set_of[q_rows]])
     own_pos = own.reindex(key, fill_value=0).to_numpy()
     drug_size = np.bincount(drug_of.reshape(-1))
-    n_cand = labels.shape[0] - drug_size[drug_of.reshape(-1)[q_rows]]
+    n_cand = len(set_of) - drug_size[drug_of.reshape(-1)[q_rows]]
     return (pos_all[set_of[q_rows]] - own_pos).astype(float), n_cand.astype(float)

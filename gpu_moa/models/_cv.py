@@ -40,8 +40,8 @@ class LabelPrior(ClassifierMixin, BaseEstimator):
         """The prior repeated for every row of ``X``, in X's namespace."""
         X, _ = as_arrays(X)
         xp = _backend.get_namespace(X)
-        prior = xp.astype(_backend.to_device(self.prior_, xp), X.dtype)
-        return xp.zeros((X.shape[0], 1), dtype=X.dtype) + prior
+        prior = xp.astype(_backend.to_device(self.prior_, X), X.dtype)
+        return xp.zeros((X.shape[0], 1), dtype=X.dtype, device=_backend.array_device(X)) + prior
 
 
 def make_features(features: str | MoaFeatures) -> MoaFeatures:
@@ -70,11 +70,19 @@ def fit_on(model: Any, features: MoaFeatures, p: Profiles) -> Any:
     return est.fit(X, treated.Y, **kw)
 
 
+def predict_on_device(model: Any, features: MoaFeatures, p: Profiles) -> Any:
+    """float64 probabilities for every row of ``p`` on ``p``'s device; controls are set to 0."""
+    P = model.predict_proba(features.transform(p))
+    xp = _backend.get_namespace(P)
+    P = xp.astype(P, xp.float64)
+    if p.is_control.any():
+        P = xp.where(_backend.to_device(p.is_control, P)[:, None], 0.0, P)
+    return P
+
+
 def predict_on(model: Any, features: MoaFeatures, p: Profiles) -> np.ndarray:
     """Host float64 probabilities for every row of ``p``; controls are set to 0."""
-    P = _backend.to_numpy(model.predict_proba(features.transform(p))).astype(np.float64)
-    P[p.is_control] = 0.0
-    return P
+    return _backend.to_numpy(predict_on_device(model, features, p))
 
 
 @dataclass
@@ -151,26 +159,33 @@ def cross_validate(
         raise data_error(
             "cross_validate", "the profiles have no labels", "pass labelled training profiles"
         )
-    Y = _backend.to_numpy(p.Y).astype(np.float64)
-    oof = np.full(Y.shape, np.nan)
+    xp = p.xp
+    Y = xp.astype(p.Y, xp.float64)
     result = CVResult(pd.DataFrame(), np.nan, [], pd.Series(dtype=float), pd.Series(dtype=float))
     bar = tqdm(folds, desc="cross_validate", unit="fold", disable=not settings.progress)
-    aucs = []
+    aucs, blocks, rows = [], [], []
     for train_idx, valid_idx in bar:
         start = time.perf_counter()
         feats = make_features(features)
         est = fit_on(model, feats, p[train_idx])
-        oof[valid_idx] = predict_on(est, feats, p[valid_idx])
-        _backend.synchronize(p.xp)
+        P = predict_on_device(est, feats, p[valid_idx])  # out-of-fold rows stay on the device
+        _backend.synchronize(xp)
         result.seconds.append(round(time.perf_counter() - start, 3))
-        result.fold_log_loss.append(multilabel_log_loss(Y[valid_idx], oof[valid_idx]))
-        aucs.append(per_label_auc(Y[valid_idx], oof[valid_idx], labels=p.label_names))
+        Yv = _backend.take_rows(Y, valid_idx)
+        result.fold_log_loss.append(multilabel_log_loss(Yv, P))
+        aucs.append(per_label_auc(Yv, P, labels=p.label_names))
         result.C.append(getattr(est, "C_", None))
-    done = ~np.isnan(oof[:, 0])
-    result.oof = pd.DataFrame(oof, index=p.obs.index, columns=p.label_names)
-    result.log_loss = multilabel_log_loss(Y[done], oof[done])
+        blocks.append(P)
+        rows.append(np.asarray(valid_idx))
+    done_rows = np.concatenate(rows)
+    oof = _backend.take_rows(xp.concat(blocks, axis=0), np.argsort(done_rows, kind="stable"))
+    Yd = _backend.take_rows(Y, np.sort(done_rows))
+    full = np.full((p.n_obs, len(p.label_names)), np.nan)
+    full[np.sort(done_rows)] = _backend.to_numpy(oof)  # the returned table: one copy at the end
+    result.oof = pd.DataFrame(full, index=p.obs.index, columns=p.label_names)
+    result.log_loss = multilabel_log_loss(Yd, oof)
     result.label_log_loss = pd.Series(
-        per_label_log_loss(Y[done], oof[done]), index=p.label_names, name="log_loss"
+        _backend.to_numpy(per_label_log_loss(Yd, oof)), index=p.label_names, name="log_loss"
     )
     result.auc = pd.concat(aucs, axis=1).mean(axis=1).rename("auc")
     return result

@@ -108,14 +108,14 @@ class MoaFeatures:
         X = xp.astype(p.X, xp.float32)
         parts = [X]
         if self.kind != "raw":
-            q = _backend.to_device(self.arrays_["quantiles"], xp)
+            q = _backend.to_device(self.arrays_["quantiles"], X)
             parts = [xp.astype(pp.rank_gauss_apply(X, q), xp.float32)]
         for name, cols, _ in self._pca_blocks(p) if self.kind == "rank_gauss+pca" else []:
-            mean = xp.astype(_backend.to_device(self.arrays_[f"pca_{name}_mean"], xp), xp.float32)
-            comps = _backend.to_device(self.arrays_[f"pca_{name}_components"], xp)
+            mean = xp.astype(_backend.to_device(self.arrays_[f"pca_{name}_mean"], X), xp.float32)
+            comps = _backend.to_device(self.arrays_[f"pca_{name}_components"], X)
             block = _backend.take_cols(parts[0], cols) - mean
             parts.append(xp.matmul(block, xp.astype(comps, xp.float32).T))
-        parts.append(_backend.to_device(self._one_hot(p), xp))
+        parts.append(_backend.to_device(self._one_hot(p), X))
         return xp.concat(parts, axis=1)
 
     def fit_transform(self, p: Profiles) -> Any:

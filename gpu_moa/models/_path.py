@@ -36,7 +36,7 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
         return X, None
     if isinstance(Y, pd.DataFrame):
         Y = Y.to_numpy()
-    Y = xp.astype(_backend.to_device(Y, xp), X.dtype)
+    Y = xp.astype(_backend.to_device(Y, X), X.dtype)
     if Y.ndim != 2:
         raise ValueError(
             f"Y must be a 2-D 0/1 label matrix (n_samples, n_labels), got shape {tuple(Y.shape)}"
@@ -51,8 +51,8 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
 def logits(X: Any, coef: Any, intercept: Any) -> Any:
     """``X @ coef.T + intercept`` in X's namespace and dtype (parameters moved there)."""
     xp = _backend.get_namespace(X)
-    coef = xp.astype(_backend.to_device(coef, xp), X.dtype)
-    return xp.matmul(X, coef.T) + xp.astype(_backend.to_device(intercept, xp), X.dtype)
+    coef = xp.astype(_backend.to_device(coef, X), X.dtype)
+    return xp.matmul(X, coef.T) + xp.astype(_backend.to_device(intercept, X), X.dtype)
 
 
 def probabilities(L: Any) -> Any:
@@ -97,7 +97,7 @@ def fit_path(
     prior = (pos[const] + 0.5) / (n + 1)
     dev = array_api_compat.device(X)
     inv = xp.asarray(np.argsort(np.concatenate([varying, const])), device=dev)
-    const_coef = xp.zeros((const.size, p), dtype=X.dtype)
+    const_coef = xp.zeros((const.size, p), dtype=X.dtype, device=dev)
     const_icpt = xp.asarray(np.log(prior / (1 - prior)), dtype=X.dtype, device=dev)
 
     note = f"{varying.size} of {K} labels fitted, C in {list(Cs)}"
@@ -108,12 +108,16 @@ def fit_path(
         pbar = pos[varying] / n
         b0 = np.log(pbar / (1 - pbar)) if fit_intercept else np.zeros_like(pbar)
         x = xp.concat(
-            [xp.zeros((r, varying.size), dtype=xp.float64), xp.asarray(b0[None, :], device=dev)]
+            [
+                xp.zeros((r, varying.size), dtype=xp.float64, device=dev),
+                xp.asarray(b0[None, :], device=dev),
+            ]
         )
         T64 = w.V_sqrt_d / w.d
         out = []
         for C in Cs:
-            lam = xp.concat([1.0 / (float(C) * n * w.d), xp.zeros(1, dtype=xp.float64)])[:, None]
+            lam = xp.concat([1.0 / (float(C) * n * w.d), xp.zeros(1, dtype=xp.float64, device=dev)])
+            lam = lam[:, None]
             res = solve(
                 Z,
                 Yv,

@@ -54,8 +54,9 @@ def whiten(X: Any, *, center: bool = True) -> tuple[Whitening, Any]:
     """
     xp = _backend.get_namespace(X)
     n, p = X.shape
-    mean = xp.mean(X, axis=0) if center else xp.zeros(p, dtype=X.dtype)
-    S = xp.zeros((p, p), dtype=xp.float64)
+    dev = _backend.array_device(X)
+    mean = xp.mean(X, axis=0) if center else xp.zeros(p, dtype=X.dtype, device=dev)
+    S = xp.zeros((p, p), dtype=xp.float64, device=dev)
     for start in range(0, n, _BLOCK):
         blk = X[start : min(start + _BLOCK, n), :] - mean
         S = S + xp.astype(xp.matmul(xp.asarray(blk, copy=True).T, blk), xp.float64)
@@ -123,7 +124,7 @@ class _Batch:
         self.M = 1.0 / (h + lam)  # exact inverse Hessian diagonal at a constant prediction
         self.gamma = xp.ones_like(h)
         self.hist: list = []
-        self.labels = xp.arange(Y.shape[1])
+        self.labels = xp.arange(Y.shape[1], device=_backend.array_device(Y))
 
     def _grad(self, P: Any) -> Any:
         xp, Z, n = self.xp, self.Z, self.Z.shape[0]
@@ -150,7 +151,7 @@ class _Batch:
         pen_x = 0.5 * xp.sum(self.lam * self.x * self.x, axis=0)
         pen1, pen2 = xp.sum(self.lam * self.x * d, axis=0), xp.sum(self.lam * d * d, axis=0)
         alpha = xp.ones_like(gd)
-        done = xp.zeros(gd.shape, dtype=xp.bool)
+        done = xp.zeros(gd.shape, dtype=xp.bool, device=_backend.array_device(gd))
         f_new = self.f
         for trial_no in range(_MAX_LS):
             data, e = _mean_loss(xp, self.L + xp.astype(alpha, dtype) * A, self.Y)

@@ -74,9 +74,9 @@ def rank_gauss_fit(X: Any, *, n_quantiles: int = 1000) -> Any:
     top = virtual >= n - 1
     lo_idx[top] = hi_idx[top] = n - 1
     gamma = virtual - lo_idx
-    upper = xp.asarray(gamma >= 0.5)
-    frac = xp.asarray(gamma)
-    lo_t, hi_t = xp.asarray(lo_idx.astype(np.int64)), xp.asarray(hi_idx.astype(np.int64))
+    upper = _backend.to_device(gamma >= 0.5, X)
+    frac = _backend.to_device(gamma, X)
+    lo_t, hi_t = (_backend.to_device(i.astype(np.int64), X) for i in (lo_idx, hi_idx))
     chunk = _column_chunk(n, xp)
     parts = []
     for start in range(0, p, chunk):

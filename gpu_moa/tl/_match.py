@@ -26,28 +26,23 @@ def _reference_at(reference: Profiles, level: str, consensus_method: str) -> Pro
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     if level == "signature":
         return reference
-    if "drug_id" not in reference.obs:
+    if reference.drug_column is None:
         raise DataError(
-            "reference: level='drug' needs a drug_id column in obs. Fix: add drug ids "
-            "(lish-moa's train_drug.csv) or use level='signature'"
+            "reference: level='drug' needs a drug_id (or L1000 pert_id) column in obs. Fix: add "
+            "drug ids (lish-moa's train_drug.csv) or use level='signature'"
         )
     from gpu_moa.pp import consensus, drop_controls
 
-    if "cp_type" in reference.obs:
-        reference = drop_controls(reference)
-    return consensus(reference, by="drug_id", method=consensus_method)
+    return consensus(drop_controls(reference), by=reference.drug_column, method=consensus_method)
 
 
 def _drug_codes(query: Profiles, reference: Profiles) -> tuple[np.ndarray, np.ndarray] | None:
-    """Shared integer codes of query and reference drug ids; unknown ids never match."""
-    if "drug_id" not in query.obs or "drug_id" not in reference.obs:
+    """Shared drug codes (:meth:`Profiles.drug_codes`) of query and reference rows, or None when
+    neither names its drugs; unknown ids never match."""
+    if query.drug_column is None and reference.drug_column is None:
         return None
-    q, r = query.obs["drug_id"], reference.obs["drug_id"]
-    codes, _ = pd.factorize(pd.concat([q, r], ignore_index=True), use_na_sentinel=True)
-    codes = codes.astype(np.int64)
-    unknown = codes < 0
-    codes[unknown] = -2 - np.arange(int(unknown.sum()))  # distinct, so missing ids never match
-    return codes[: len(q)], codes[len(q) :]
+    codes = query.drug_codes(reference)
+    return codes[: query.n_obs], codes[query.n_obs :]
 
 
 def neighbours(
@@ -87,12 +82,21 @@ def neighbours(
     )
 
 
-def _moa_strings(reference: Profiles) -> np.ndarray:
-    if reference.Y is None:
-        return np.full(reference.n_obs, "", dtype=object)
-    Y = _backend.to_numpy(reference.Y) > 0
+def _moa_strings(reference: Profiles, rows: np.ndarray) -> np.ndarray:
+    """MoA labels of the reference ``rows`` joined with "|": only the hit rows' positive
+    (row, label) pairs come to the host, never the label matrix."""
+    out = np.full(len(rows), "", dtype=object)
+    if reference.Y is None or len(rows) == 0:
+        return out
+    uniq, inverse = np.unique(rows, return_inverse=True)
+    xp = reference.xp
+    hit_rows, labels = xp.nonzero(_backend.take_rows(reference.Y, uniq) > 0.5)
+    hit_rows, labels = _backend.to_numpy(hit_rows), _backend.to_numpy(labels)
     names = np.asarray(reference.label_names, dtype=object)
-    return np.array(["|".join(names[row]) for row in Y], dtype=object)
+    joined = np.full(len(uniq), "", dtype=object)
+    for r in np.unique(hit_rows):
+        joined[r] = "|".join(names[labels[hit_rows == r]])
+    return joined[inverse]
 
 
 def match(
@@ -136,7 +140,7 @@ def match(
     -------
     pandas.DataFrame
         One row per (query, neighbour): ``query_sig_id``, ``rank`` (1 = most similar),
-        ``ref_sig_id``, ``ref_drug_id``, ``score`` and ``ref_moa`` (the neighbour's scored MoA
+        ``ref_sig_id``, ``ref_drug_id`` (its ``drug_id``, or L1000 ``pert_id``), ``score`` and ``ref_moa`` (the neighbour's scored MoA
         labels joined with ``"|"``, empty when it has none).
     """
     ref = _reference_at(reference, level, consensus_method)
@@ -152,7 +156,8 @@ def match(
     idx, scores = _backend.to_numpy(idx), _backend.to_numpy(scores)
     q_pos, rank = np.nonzero(idx >= 0)
     r_pos = idx[q_pos, rank]
-    drug = ref.obs["drug_id"].to_numpy() if "drug_id" in ref.obs else np.full(ref.n_obs, None)
+    column = ref.drug_column
+    drug = ref.obs[column].to_numpy() if column else np.full(ref.n_obs, None)
     return pd.DataFrame(
         {
             "query_sig_id": query.sig_ids[q_pos],
@@ -160,7 +165,7 @@ def match(
             "ref_sig_id": ref.sig_ids[r_pos],
             "ref_drug_id": drug[r_pos],
             "score": scores[q_pos, rank],
-            "ref_moa": _moa_strings(ref)[r_pos],
+            "ref_moa": _moa_strings(ref, r_pos),
         }
     )
 
@@ -188,7 +193,7 @@ def predict_moa(
     where ``prior[l]`` is label ``l``'s frequency among the reference's treated rows (controls
     excluded). Without shrinkage a label that no neighbour carries would get probability 0 and an
     unbounded log loss; with it every prediction stays between the prior and the neighbours'
-    vote. Query rows that are vehicle controls (``cp_type == "ctl_vehicle"``) get 0, as the
+    vote. Query rows that are controls (:attr:`Profiles.is_control`) get 0, as the
     competition scores them.
 
     Parameters
@@ -232,24 +237,18 @@ def vote(
 ) -> Any:
     """:func:`predict_moa`'s probabilities from precomputed neighbours ``(idx, scores)``."""
     xp = _backend.get_namespace(idx)
-    Y = xp.astype(_backend.to_device(reference.Y, xp), xp.float64)
-    treated = _treated_mask(reference)
+    Y = xp.astype(_backend.to_device(reference.Y, scores), xp.float64)
+    treated = ~reference.is_control
     prior = xp.mean(_backend.take_rows(Y, treated), axis=0) if treated.any() else xp.mean(Y, axis=0)
     w = xp.where(idx >= 0, xp.clip(xp.astype(scores, xp.float64), 0.0, None) ** power, 0.0)
     safe = xp.where(idx >= 0, idx, xp.zeros_like(idx))
-    votes = xp.zeros((idx.shape[0], Y.shape[1]), dtype=xp.float64)
+    votes = xp.zeros((idx.shape[0], Y.shape[1]), dtype=xp.float64, device=_backend.array_device(Y))
     for t in range(idx.shape[1]):
         votes = votes + w[:, t : t + 1] * xp.take(Y, safe[:, t], axis=0)
     denom = xp.sum(w, axis=1, keepdims=True) + shrinkage
     P = (votes + shrinkage * prior) / xp.where(denom > 0, denom, 1.0)
     P = xp.where(denom > 0, P, prior)  # no weight at all (shrinkage 0): the prior
-    controls = ~_treated_mask(query)
+    controls = query.is_control
     if controls.any():
-        P = xp.where(_backend.to_device(controls, xp)[:, None], 0.0, P)
+        P = xp.where(_backend.to_device(controls, P)[:, None], 0.0, P)
     return xp.astype(P, xp.float32)
-
-
-def _treated_mask(p: Profiles) -> np.ndarray:
-    if "cp_type" not in p.obs:
-        return np.ones(p.n_obs, dtype=bool)
-    return (p.obs["cp_type"] != "ctl_vehicle").to_numpy()

@@ -66,7 +66,8 @@ def _check_n_comps(n_comps: int, n: int, p: int) -> None:
 def _flip_signs(components: Any, xp: ModuleType) -> Any:
     """scikit-learn's ``svd_flip(u_based_decision=False)``: largest |loading| of each row > 0."""
     k, p = components.shape
-    flat_idx = xp.argmax(xp.abs(components), axis=1) + xp.arange(k) * p
+    dev = _backend.array_device(components)
+    flat_idx = xp.argmax(xp.abs(components), axis=1) + xp.arange(k, device=dev) * p
     signs = xp.sign(xp.take(xp.reshape(components, (-1,)), flat_idx, axis=0))
     signs = xp.where(signs == 0, xp.ones_like(signs), signs)
     return components * signs[:, None]
@@ -129,11 +130,13 @@ def _fit_covariance_eigh(X: Any, n_comps: int) -> tuple[PCAFit, Any]:
     return fit, Xc
 
 
-def _from_estimator(model: Any, xp: ModuleType, dtype: Any, n: int, solver: str) -> PCAFit:
-    """Wrap the fitted attributes of a scikit-learn-like PCA estimator into a :class:`PCAFit`."""
+def _from_estimator(model: Any, X: Any, n: int, solver: str) -> PCAFit:
+    """Wrap the fitted attributes of a scikit-learn-like PCA estimator into a :class:`PCAFit`
+    on ``X``'s device and in its dtype."""
+    xp = _backend.get_namespace(X)
 
     def arr(a: Any) -> Any:
-        return xp.astype(_backend.to_device(a, xp), dtype)
+        return xp.astype(_backend.to_device(a, X), X.dtype)
 
     return PCAFit(
         mean_=arr(model.mean_),
@@ -178,7 +181,7 @@ def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any]:
             if _backend.device_of(X) != "gpu":
                 raise ValueError("solver='cuml' needs the data on the GPU: use p.to('gpu') first")
             model = cuml.PCA(n_components=n_comps, output_type="cupy").fit(X)
-        return _from_estimator(model, xp, X.dtype, n, solver), None
+        return _from_estimator(model, X, n, solver), None
 
 
 def pca_fit(X: Any, *, n_comps: int = 50, solver: str = "auto") -> PCAFit:

@@ -70,7 +70,11 @@ def prepare(X: Any, metric: str, *, rows: int | None = None) -> Any:
     check_no_nan_array(X, f"{metric} similarity input")
     n, p = X.shape
     step = max(1, _PREP_BLOCK_BYTES // max(1, p * 8 * 4))
-    out = xp.zeros((n if rows is None else max(rows, n), p), dtype=xp.float32)
+    out = xp.zeros(
+        (n if rows is None else max(rows, n), p),
+        dtype=xp.float32,
+        device=_backend.array_device(X),
+    )
     for lo in range(0, n, step):
         hi = min(lo + step, n)
         Z = rank_rows(X[lo:hi, :]) if metric == "spearman" else xp.astype(X[lo:hi, :], xp.float64)
@@ -268,7 +272,11 @@ def similarity_topk(
     drop_self = reference is None and exclude_self
     k_out = max(0, min(k, m - int(drop_self)))
     if n == 0 or k_out == 0:
-        return xp.zeros((n, k_out), dtype=xp.int64), xp.zeros((n, k_out), dtype=xp.float32)
+        dev = _backend.array_device(A)
+        return (
+            xp.zeros((n, k_out), dtype=xp.int64, device=dev),
+            xp.zeros((n, k_out), dtype=xp.float32, device=dev),
+        )
     kk = min(m, k_out + int(drop_self) + (k_out if precision != "float32" else 0))
     g = _backend.group_width(m, kk, xp)
     m_pad = m if m // g <= kk else g * math.ceil(m / g)
@@ -276,8 +284,9 @@ def similarity_topk(
     low_dtype = getattr(xp, "float16") if precision == "float16" else None  # noqa: B009 - not standard
     RefT = xp.permute_dims(Ref if low_dtype is None else xp.astype(Ref, low_dtype), (1, 0))
     if exclude_groups is not None:
-        q_groups, r_groups = _check_groups(exclude_groups, n, m, xp)
-        r_groups = xp.concat([r_groups, xp.full((m_pad - m,), -1, dtype=xp.int64)])
+        q_groups, r_groups = _check_groups(exclude_groups, n, m, A)
+        pad = xp.full((m_pad - m,), -1, dtype=xp.int64, device=_backend.array_device(r_groups))
+        r_groups = xp.concat([r_groups, pad])
     chunk = _chunk_cols(m_pad, g, xp)
     extra = kk * An.shape[1] * 4 * 2 if precision != "float32" else 0
     rows = block_rows if block_rows is not None else _block_rows(n, chunk, extra, xp)
@@ -338,13 +347,14 @@ def _merge(idx: Any, val: Any, new_idx: Any, new_val: Any, k: int, xp: ModuleTyp
 
 def _drop_own(idx: Any, val: Any, lo: int, hi: int, xp: ModuleType) -> tuple[Any, Any]:
     """Move each query's own index (rows lo..hi of an all-vs-all search) to the end."""
-    own = idx == xp.arange(lo, hi, dtype=xp.int64)[:, None]
+    own = idx == xp.arange(lo, hi, dtype=xp.int64, device=_backend.array_device(idx))[:, None]
     keep = xp.argsort(xp.astype(own, xp.int8), axis=1, stable=True)
     return xp.take_along_axis(idx, keep, axis=1), xp.take_along_axis(val, keep, axis=1)
 
 
-def _check_groups(groups: tuple[Any, Any], n: int, m: int, xp: ModuleType) -> tuple[Any, Any]:
-    q, r = (xp.astype(xp.asarray(_backend.to_device(g, xp)), xp.int64) for g in groups)
+def _check_groups(groups: tuple[Any, Any], n: int, m: int, like: Any) -> tuple[Any, Any]:
+    xp = _backend.get_namespace(like)
+    q, r = (xp.astype(_backend.to_device(g, like), xp.int64) for g in groups)
     if q.shape != (n,) or r.shape != (m,):
         raise ValueError(
             f"exclude_groups must hold {n} query and {m} reference codes, got shapes "

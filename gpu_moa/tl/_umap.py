@@ -125,7 +125,7 @@ def umap(
             else "data on the CPU: exact kNN graph, layout by umap-learn"
         )
         emb = _umap_learn(rep, **params)
-    emb = xp.astype(_backend.to_device(emb, xp), xp.float32)
+    emb = xp.astype(_backend.to_device(emb, rep), xp.float32)
     _backend.synchronize(xp)
     _backend.log_backend(
         "umap", backend, device=device, note=note, seconds=time.perf_counter() - start

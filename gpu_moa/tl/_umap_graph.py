@@ -104,10 +104,11 @@ def smooth_knn_sigmas(dists: Any) -> tuple[Any, Any]:
     rho = xp.where(has_positive, rho, xp.zeros_like(rho))
     shifted = d[:, 1:] - rho[:, None]
     target = math.log2(k)
-    lo = xp.zeros(n, dtype=xp.float64)
-    hi = xp.full(n, xp.inf, dtype=xp.float64)
-    mid = xp.ones(n, dtype=xp.float64)
-    done = xp.zeros(n, dtype=xp.bool)
+    dev = _backend.array_device(d)
+    lo = xp.zeros(n, dtype=xp.float64, device=dev)
+    hi = xp.full(n, xp.inf, dtype=xp.float64, device=dev)
+    mid = xp.ones(n, dtype=xp.float64, device=dev)
+    done = xp.zeros(n, dtype=xp.bool, device=dev)
     for _ in range(_N_ITER):
         terms = xp.where(shifted > 0, xp.exp(-shifted / mid[:, None]), xp.ones_like(shifted))
         psum = xp.sum(terms, axis=1)
@@ -121,7 +122,7 @@ def smooth_knn_sigmas(dists: Any) -> tuple[Any, Any]:
         if bool(xp.all(done)):
             break
     floor = _MIN_SIGMA_SCALE * xp.where(
-        rho > 0.0, xp.mean(d, axis=1), xp.full(n, float(xp.mean(d)), dtype=xp.float64)
+        rho > 0.0, xp.mean(d, axis=1), xp.full(n, float(xp.mean(d)), dtype=xp.float64, device=dev)
     )
     return rho, xp.maximum(mid, floor)
 

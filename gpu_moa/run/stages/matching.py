@@ -74,15 +74,15 @@ def run(ctx: RunContext) -> None:
     idx, scores = neighbours(p, p, k=K, search=ctx.search)
     idx, scores = _backend.to_numpy(idx), _backend.to_numpy(scores)
     Y, codes, q_rows = retrieval_inputs(p, "moa")
-    hits, _ = hits_of(idx[q_rows], _backend.to_numpy(Y) > 0, q_rows)
+    hits, _ = hits_of(idx[q_rows], Y, q_rows)
     n_pos, n_cand = positive_counts(Y, codes, q_rows)
     curve = _curve(hits, n_pos, n_cand)
     rng = np.random.default_rng(ctx.random_state)
     sample = rng.choice(q_rows, size=min(MAP_QUERIES[ctx.quick], q_rows.size), replace=False)
     m_ap = retrieval_map(p, queries=sample)
     P = vote(
-        _backend.to_device(idx, p.xp),
-        _backend.to_device(scores, p.xp),
+        _backend.to_device(idx, p.X),
+        _backend.to_device(scores, p.X),
         p,
         p,
         shrinkage=0.2,
