@@ -34,8 +34,11 @@ def _profiles(X, xp):
 def test_exact_knn_matches_sklearn(xp):
     X, _ = _clusters(n=301)
     idx, dist = exact_knn(xp.asarray(X), k=6, block_rows=97)
+    assert idx.dtype == xp.int64 and dist.dtype == xp.float32
+    assert _backend.array_device(idx) == _backend.array_device(xp.asarray(X))  # stays there
+    idx, dist = gm.to_numpy(idx), gm.to_numpy(dist)
     want_d, want_i = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X)
-    assert idx.shape == (301, 6) and idx.dtype == np.int64 and dist.dtype == np.float32
+    assert idx.shape == (301, 6)
     np.testing.assert_array_equal(idx[:, 0], np.arange(301))
     np.testing.assert_allclose(dist, want_d, atol=1e-4)
     np.testing.assert_array_equal(idx, want_i)

@@ -22,13 +22,15 @@ _MIN_SIGMA_SCALE = 1e-3
 _N_ITER = 64
 
 
-def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[Any, Any]:
     """Exact Euclidean k nearest neighbours of every row among all rows, self first.
 
     Parameters
     ----------
     X : array, shape (n, d)
-        Rows in any array namespace; distances are computed there in blocks of ``block_rows``.
+        Rows in any array namespace; everything is computed there (on the GPU when X is there)
+        in blocks of ``block_rows``, with :func:`gpu_moa._backend.topk_rows` selecting the
+        candidates.
     k : int
         Neighbours per row, counting the row itself (umap-learn's convention), k <= n.
     block_rows : int, default 2048
@@ -36,47 +38,49 @@ def exact_knn(X: Any, *, k: int, block_rows: int = 2048) -> tuple[np.ndarray, np
 
     Returns
     -------
-    indices : numpy.ndarray of int64, shape (n, k)
+    indices : int64 array, shape (n, k), in ``X``'s namespace and device
         Neighbour positions, nearest first; column 0 is the row itself.
-    distances : numpy.ndarray of float32, shape (n, k)
+    distances : float32 array, shape (n, k), same namespace
         Euclidean distances, ascending; column 0 is 0.
     """
     xp = _backend.get_namespace(X)
     n = X.shape[0]
     sq = xp.sum(X * X, axis=1)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float32)
+    out_idx, out_dist = [], []
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
         blk = X[start:stop, :]
-        # |x_i|^2 is constant along a row, so |x_j|^2 - 2 x_i.x_j ranks the neighbours of row i
-        idx = _backend.smallest_k(sq[None, :] - 2.0 * xp.matmul(blk, X.T), k)
+        # |x_i|^2 is constant along a row, so 2 x_i.x_j - |x_j|^2 ranks the neighbours of row i
+        idx, _ = _backend.topk_rows(2.0 * xp.matmul(blk, X.T) - sq[None, :], k)
         # exact squared distances of the k candidates (the expanded form cancels badly)
         cand = xp.reshape(xp.take(X, xp.reshape(idx, (-1,)), axis=0), (stop - start, k, -1))
         diff = cand - blk[:, None, :]
-        d2 = _backend.to_numpy(xp.sum(diff * diff, axis=2))
-        idx = _backend.to_numpy(idx)
-        indices[start:stop], distances[start:stop] = _self_first(idx, d2, np.arange(start, stop))
-    return indices, distances
+        d2 = xp.astype(xp.sum(diff * diff, axis=2), xp.float64)
+        rows = xp.arange(start, stop, dtype=xp.int64, device=_backend.array_device(X))
+        idx, dist = _self_first(idx, d2, rows)
+        out_idx.append(idx)
+        out_dist.append(dist)
+    return xp.concat(out_idx, axis=0), xp.concat(out_dist, axis=0)
 
 
-def _self_first(idx: np.ndarray, d2: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _self_first(idx: Any, d2: Any, rows: Any) -> tuple[Any, Any]:
     """Sort candidates by distance with each row itself in column 0 (at distance 0).
 
     Rounding can rank a duplicate of a row before the row itself, or push the row out of its
     candidates: the row then takes the place of its farthest candidate.
     """
-    d2 = d2.astype(np.float64)
+    xp = _backend.get_namespace(d2)
+    k = idx.shape[1]
     is_self = idx == rows[:, None]
-    missing = ~is_self.any(axis=1)
-    worst = np.argmax(d2, axis=1)
-    idx[missing, worst[missing]] = rows[missing]
-    is_self[missing, worst[missing]] = True
-    d2[is_self] = -np.inf
-    order = np.argsort(d2, axis=1, kind="stable")
-    d2 = np.take_along_axis(d2, order, axis=1)
-    d2[:, 0] = 0.0
-    return np.take_along_axis(idx, order, axis=1), np.sqrt(np.clip(d2, 0.0, None))
+    missing = ~xp.any(is_self, axis=1)
+    cols = xp.arange(k, dtype=xp.int64, device=_backend.array_device(idx))
+    put = missing[:, None] & (cols[None, :] == xp.argmax(d2, axis=1)[:, None])
+    idx = xp.where(put, rows[:, None], idx)
+    d2 = xp.where(is_self | put, -xp.inf, d2)
+    order = xp.argsort(d2, axis=1, stable=True)
+    d2 = xp.where(cols[None, :] == 0, 0.0, xp.take_along_axis(d2, order, axis=1))
+    dist = xp.astype(xp.sqrt(xp.clip(d2, 0.0, None)), xp.float32)
+    return xp.take_along_axis(idx, order, axis=1), dist
 
 
 def smooth_knn_sigmas(dists: Any) -> tuple[Any, Any]:
@@ -137,7 +141,9 @@ def fuzzy_graph(indices: np.ndarray, dists: np.ndarray) -> scipy.sparse.csr_matr
     Parameters
     ----------
     indices, dists : arrays of shape (n, k)
-        From :func:`exact_knn` (any namespace; the sparse graph is assembled on the host).
+        From :func:`exact_knn`. Memberships are computed in their namespace; only the n x k
+        (index, membership) pairs come to the host, where SciPy assembles the sparse graph
+        for umap-learn's layout.
 
     Returns
     -------
