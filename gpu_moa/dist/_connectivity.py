@@ -14,6 +14,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from gpu_moa import _backend
 from gpu_moa._backend import topk_rows
 from gpu_moa._validation import data_error
 from gpu_moa.dist._array import row_blocks, to_dask, tree_reduce
@@ -22,7 +23,7 @@ from gpu_moa.dist._similarity import TopK, merge_topk
 from gpu_moa.tl import _connectivity_scores as scores
 from gpu_moa.tl._connectivity import group_codes, query_sets, wtcs_matrix
 from gpu_moa.tl._connectivity_result import DIRECTIONS, ConnectivityHits, _key
-from gpu_moa.tl._connectivity_source import GCTX_SUFFIXES, source_of, to_like
+from gpu_moa.tl._connectivity_source import GCTX_SUFFIXES, source_of
 
 
 def _read_rows(path: Path, sig_ids: list[str]) -> Any:
@@ -32,13 +33,13 @@ def _read_rows(path: Path, sig_ids: list[str]) -> Any:
 
 
 def _scores(sets: Any, block: Any, codes: Any, sums: Any, block_rows: Any) -> Any:
-    W = wtcs_matrix(sets, to_like(block, sets.up), block_rows)
-    return W if sums is None else scores.normalise(W, to_like(codes, sets.up), sums)
+    W = wtcs_matrix(sets, _backend.to_device(block, sets.up), block_rows)
+    return W if sums is None else scores.normalise(W, _backend.to_device(codes, sets.up), sums)
 
 
 def _local_sums(sets: Any, block: Any, codes: Any, n_groups: int, block_rows: Any) -> Any:
-    W = wtcs_matrix(sets, to_like(block, sets.up), block_rows)
-    return scores.group_means(W, to_like(codes, sets.up), n_groups)
+    W = wtcs_matrix(sets, _backend.to_device(block, sets.up), block_rows)
+    return scores.group_means(W, _backend.to_device(codes, sets.up), n_groups)
 
 
 def _add(parts: list[tuple[Any, ...]]) -> tuple[Any, ...]:

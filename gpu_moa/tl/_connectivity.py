@@ -33,7 +33,7 @@ from gpu_moa.tl._connectivity_result import (
     ConnectivityResult,
     _key,
 )
-from gpu_moa.tl._connectivity_source import Source, as_profiles, source_of, to_like
+from gpu_moa.tl._connectivity_source import Source, as_profiles, source_of
 from gpu_moa.tl._similarity import _merge
 
 _SLOT_BYTES = 48  # temporaries per (set member, reference row) in the ES computation
@@ -240,7 +240,7 @@ def stream_blocks(
     q_block, r_block = block_shape(sets, source.n_rows, block_rows, xp)
     chunk = max(r_block, min(chunk_rows, _chunk_budget(xp) // (4 * max(sets.n_queries, 1))))
     for offset, block in source.blocks(chunk):
-        X = to_like(block, source.like)
+        X = _backend.to_device(block, source.like)
         parts = [
             wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
             for lo in range(0, X.shape[0], r_block)

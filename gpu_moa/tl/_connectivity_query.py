@@ -20,7 +20,6 @@ import pandas as pd
 from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array
 from gpu_moa.profiles import Profiles
-from gpu_moa.tl._connectivity_source import to_like
 
 _KEYS = ("feature", "symbol", "entrez_id")
 
@@ -115,7 +114,7 @@ def from_profiles(query: Profiles, ref_var: pd.DataFrame, n_genes: int, like: An
             "Entrez id). Fix: lower n_genes or use references with the query's genes"
         )
     check_no_nan_array(query.X, "connectivity query")
-    Q = to_like(_backend.take_cols(query.X, q_pos), like)
+    Q = _backend.to_device(_backend.take_cols(query.X, q_pos), like)
     cols = xp.asarray(r_pos, device=dev)
     up = xp.argsort(-Q, axis=1, stable=True)[:, :n_genes]
     down = xp.argsort(Q, axis=1, stable=True)[:, :n_genes]

@@ -35,17 +35,6 @@ def as_profiles(x: Any, name: str) -> Profiles:
     return Profiles(X=x, obs=obs, var=var)
 
 
-def to_like(x: Any, like: Any) -> Any:
-    """``x`` in the namespace and on the device of ``like`` (a no-op when it already is)."""
-    xp = _backend.get_namespace(like)
-    if _backend.get_namespace(x) is xp and array_api_compat.device(x) == array_api_compat.device(
-        like
-    ):
-        return x
-    host = _backend.to_numpy(x)
-    return xp.asarray(host, device=array_api_compat.device(like))
-
-
 @dataclasses.dataclass(frozen=True)
 class Source:
     """A reference: gene metadata, signature metadata, row count and a block reader.
