@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-quick lint format bench gpu-wheels gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,30 @@ format: $(TEST_STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -m "not gpu" -q -p no:cacheprovider
+
+# the quick loop: everything but the slow cases (full-size data, notebooks, subprocess PCA)
+test-quick: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not gpu and not slow" -q -p no:cacheprovider
+
+# GPU check, step 1 (on a machine with network): the wheels the GPU image (Python 3.12, CuPy for
+# CUDA 13, NumPy, pandas, pyarrow, h5py, scikit-learn, SciPy, matplotlib, numba, pytest,
+# hypothesis) lacks, into the git-ignored .whl/ (about 20 MB).
+GPU_WHEELS := array-api-compat array-api-strict iterative-stratification "dask[array]" distributed \
+	umap-learn pynndescent tqdm
+GPU_IMAGE_HAS := numpy scipy scikit_learn numba llvmlite joblib threadpoolctl packaging
+gpu-wheels: | $(BIN)/python
+	rm -rf .whl
+	$(PIP) download --quiet --dest .whl --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux_2_28_x86_64 $(GPU_WHEELS)
+	for pkg in $(GPU_IMAGE_HAS); do rm -f .whl/$$pkg-*.whl; done
+	@ls .whl | wc -l | xargs echo "wheels in .whl/:"; du -sh .whl
+
+# GPU check, step 2 (on the GPU machine, no network, one command of at most 8 minutes): install
+# .whl/ into .gpu-site/, run pytest -m gpu and the GPU benchmarks, write
+# bench/results/*_gpu.json and bench/results/gpu_check_summary.json.
+gpu-check:
+	python3 bench/gpu_check.py
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/io.py

@@ -1,0 +1,161 @@
+"""One-shot GPU check: the wheels the GPU image lacks, ``pytest -m gpu``, the GPU benchmarks, a summary.
+
+Run on a GPU machine without network access, after ``make gpu-wheels`` filled ``.whl/`` on a
+machine with one (``make gpu-check`` does both steps' second half)::
+
+    python bench/gpu_check.py            # install .whl/ into .gpu-site/, test, benchmark
+    python bench/gpu_check.py --dry-run  # the plan only
+
+Every step runs in a subprocess with its own time limit (the whole check fits in 8 minutes);
+a step that fails or runs out of time is recorded as such and the check goes on. The summary,
+``bench/results/gpu_check_summary.json``, holds the device name, the CuPy and CUDA versions, the
+test counts, each benchmark's outcome and each measured ratio next to its goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WHEELS = ROOT / ".whl"
+SITE = ROOT / ".gpu-site"
+
+#: (name, command after ``python``, time limit in seconds); sized for one H100/H200 in 8 minutes
+STEPS: tuple[tuple[str, list[str], int], ...] = (
+    ("tests", ["-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"], 120),
+    ("similarity", ["bench/similarity.py", "--no-scaling", "--sk-queries", "200", "--repeat", "2"], 110),
+    ("logistic", ["bench/logistic.py", "--quick"], 70),
+    ("embed", ["bench/embed.py", "--repeats", "2", "--umap-rows", "2000"], 120),
+    ("connectivity", ["bench/connectivity.py", "--quick"], 35),
+    ("evaluation", ["bench/evaluation.py", "--quick", "--no-copairs"], 25),
+)
+
+#: (result file, dotted key, goal, comparison): the numbers the issues ask for
+GOALS: tuple[tuple[str, str, float, str], ...] = (
+    ("similarity_gpu.json", "gpu.gpu_float32.fraction_of_measured_sgemm", 0.6, ">="),
+    ("similarity_gpu.json", "gpu.gpu_tf32.agreement_with_float32", 0.99, ">="),
+    ("logistic_quick_gpu.json", "oof.gpu_moa_seconds", 10.0, "<="),
+    ("embed_gpu.json", "pca_gpu.speedup_vs_cpu", 10.0, ">="),
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(ROOT)] + ([str(SITE)] if SITE.is_dir() else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("GPU_MOA_DEVICE", "gpu")
+    return env
+
+
+def install_wheels(dry_run: bool) -> dict:
+    """``pip install --no-index --no-deps --target .gpu-site .whl/*.whl`` (no network needed)."""
+    wheels = sorted(WHEELS.glob("*.whl"))
+    if not wheels:
+        return {"status": "skipped", "reason": f"no wheels in {WHEELS} (run make gpu-wheels)"}
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"]
+    cmd += ["--target", str(SITE), "--upgrade", *map(str, wheels)]
+    if dry_run:
+        return {"status": "planned", "wheels": len(wheels)}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    status = "ok" if done.returncode == 0 else "failed"
+    return {"status": status, "wheels": len(wheels), "tail": done.stderr[-2000:]}
+
+
+def device_facts() -> dict:
+    """GPU name, CuPy and CUDA versions as the check's Python sees them."""
+    code = (
+        "import json, cupy; d = cupy.cuda.runtime.getDeviceProperties(0);"
+        "print(json.dumps({'device': d['name'].decode(), 'cupy': cupy.__version__,"
+        "'cuda_runtime': cupy.cuda.runtime.runtimeGetVersion(),"
+        "'cuda_driver': cupy.cuda.runtime.driverGetVersion()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=ROOT
+    )
+    if done.returncode != 0:
+        return {"device": None, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout)
+
+
+def run_step(name: str, args: list[str], limit: int, dry_run: bool) -> dict:
+    """Run one step with its time limit; keep its exit status, duration and output tail."""
+    if dry_run:
+        return {"status": "planned", "command": " ".join(["python", *args]), "limit_s": limit}
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, env=_env(), cwd=ROOT,
+            timeout=limit,
+        )  # fmt: skip
+        status, out = ("ok" if done.returncode == 0 else "failed"), done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:
+        status, out = "timed out", (exc.stdout or b"").decode(errors="replace")
+    result = {"status": status, "seconds": round(time.perf_counter() - start, 1), "tail": out[-1500:]}
+    if name == "tests":
+        result.update(_test_counts(out))
+    return result
+
+
+def _test_counts(output: str) -> dict:
+    counts = {}
+    for number, word in re.findall(r"(\d+) (passed|failed|skipped|deselected|error)", output):
+        counts[word] = int(number)
+    return {"tests": counts}
+
+
+def _lookup(data: dict, key: str) -> object:
+    if key in data:
+        return data[key]
+    head, _, rest = key.partition(".")
+    if head in data and isinstance(data[head], dict) and rest:
+        return _lookup(data[head], rest)
+    return None
+
+
+def goals() -> list[dict]:
+    """Each goal with the measured value (None when its benchmark did not produce it)."""
+    out = []
+    for file, key, goal, op in GOALS:
+        path = RESULTS / file
+        value = _lookup(json.loads(path.read_text()), key) if path.is_file() else None
+        met = None
+        if isinstance(value, int | float):
+            met = value >= goal if op == ">=" else value <= goal
+        out.append({"file": file, "key": key, "goal": f"{op} {goal}", "value": value, "met": met})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Install the carried wheels, run the GPU tests and benchmarks, write the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="print the plan only")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these steps")
+    parser.add_argument("--out", default=str(RESULTS / "gpu_check_summary.json"))
+    args = parser.parse_args(argv)
+    summary: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    summary["install"] = install_wheels(args.dry_run)
+    summary.update({} if args.dry_run else device_facts())
+    summary["steps"] = {}
+    for name, step_args, limit in STEPS:
+        if args.only is not None and name not in args.only:
+            continue
+        summary["steps"][name] = run_step(name, step_args, limit, args.dry_run)
+        print(f"gpu-check {name}: {summary['steps'][name]['status']}", flush=True)
+    if not args.dry_run:
+        summary["goals"] = goals()
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "steps"}, indent=2))
+    return 0 if all(s["status"] in ("ok", "planned") for s in summary["steps"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
