@@ -36,7 +36,8 @@ def test_cli_gmt_against_gctx(reference, tmp_path, capsys):
     out = tmp_path / "hits.parquet"
     argv = ["connect", str(tmp_path / "up.gmt"), "--down", str(tmp_path / "dn.gmt")]
     assert main([*argv, "--reference", str(gctx), "--k", "4", "--out", str(out), "--quiet"]) == 0
-    assert "2 queries x up to 4 hits" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 queries x up to 4 hits" in printed and "1 query genes not in the reference" in printed
     hits = pd.read_parquet(out)
     up, down = [["S1", "S2", "3_at"], ["S9", "S10"]], [["S4", "S5"], ["S11"]]
     want = gm.tl.connectivity(up=up, down=down, reference=ref, tau_reference=None)

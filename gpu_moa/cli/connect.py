@@ -80,7 +80,8 @@ def _query(args: argparse.Namespace) -> dict[str, Any]:
     return {"query": io.read(path, device=settings.device), "n_genes": args.n_genes}
 
 
-def _hits(args: argparse.Namespace, query: dict[str, Any]) -> Any:
+def _hits(args: argparse.Namespace, query: dict[str, Any]) -> tuple[Any, Any]:
+    """The hit table and the per-query information (set sizes, genes not in the reference)."""
     from gpu_moa import io, tl
 
     ref_path = Path(args.reference)
@@ -94,7 +95,8 @@ def _hits(args: argparse.Namespace, query: dict[str, Any]) -> Any:
             random_state=args.seed,
             **query,
         )
-        return result.to_frame(top=args.k, score=args.score, direction=args.direction)
+        frame = result.to_frame(top=args.k, score=args.score, direction=args.direction)
+        return frame, result.queries
     streamed = ref_path.suffix.lower() in STREAMED
     reference = ref_path if streamed else io.read(ref_path, device=settings.device)
     options = {"k": args.k, "score": args.score, "by": args.by, "direction": args.direction}
@@ -102,12 +104,11 @@ def _hits(args: argparse.Namespace, query: dict[str, Any]) -> Any:
         if cluster is not None or args.partitions is not None:
             from gpu_moa import dist
 
-            return dist.connectivity_topk(
-                reference=reference, chunk_rows=args.chunk_rows, **options, **query
-            ).to_frame()
-        return tl.connectivity_topk(
-            reference=reference, chunk_rows=args.chunk_rows, **options, **query
-        ).to_frame()
+            search = dist.connectivity_topk
+        else:
+            search = tl.connectivity_topk
+        found = search(reference=reference, chunk_rows=args.chunk_rows, **options, **query)
+        return found.to_frame(), found.queries
 
 
 def main(args: argparse.Namespace) -> int:
@@ -117,15 +118,16 @@ def main(args: argparse.Namespace) -> int:
             "gpu-moa connect: error: --k, --n-genes and --chunk-rows must be >= 1, "
             "--permutations >= 0"
         )
-    hits = _hits(args, _query(args))
+    hits, queries = _hits(args, _query(args))
     out = Path(args.out)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":
             hits.to_csv(tmp, index=False)
         else:
             hits.to_parquet(tmp, index=False)
-    n_queries = hits["query"].nunique()
+    missing = int(queries["missing_up"].sum() + queries["missing_down"].sum())
     print(
-        f"{n_queries:,} queries x up to {args.k} hits ({args.score}) -> {len(hits):,} rows in {out}"
+        f"{len(queries):,} queries x up to {args.k} hits ({args.score}) -> {len(hits):,} rows in "
+        f"{out}; {missing:,} query genes not in the reference were dropped"
     )
     return 0
