@@ -31,7 +31,11 @@ SITE = ROOT / ".gpu-site"
 #: (name, command after ``python``, time limit in seconds); sized for one H100/H200 in 8 minutes
 STEPS: tuple[tuple[str, list[str], int], ...] = (
     ("tests", ["-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"], 120),
-    ("similarity", ["bench/similarity.py", "--no-scaling", "--sk-queries", "200", "--repeat", "2"], 110),
+    (
+        "similarity",
+        ["bench/similarity.py", "--no-scaling", "--sk-queries", "200", "--repeat", "2"],
+        110,
+    ),
     ("logistic", ["bench/logistic.py", "--quick"], 70),
     ("embed", ["bench/embed.py", "--repeats", "2", "--umap-rows", "2000"], 120),
     ("connectivity", ["bench/connectivity.py", "--quick"], 35),
@@ -98,7 +102,11 @@ def run_step(name: str, args: list[str], limit: int, dry_run: bool) -> dict:
         status, out = ("ok" if done.returncode == 0 else "failed"), done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:
         status, out = "timed out", (exc.stdout or b"").decode(errors="replace")
-    result = {"status": status, "seconds": round(time.perf_counter() - start, 1), "tail": out[-1500:]}
+    result = {
+        "status": status,
+        "seconds": round(time.perf_counter() - start, 1),
+        "tail": out[-1500:],
+    }
     if name == "tests":
         result.update(_test_counts(out))
     return result

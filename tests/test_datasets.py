@@ -37,6 +37,7 @@ def _frames(p):
 
 
 # ------------------------------------------------------------------------------ structure
+@pytest.mark.slow
 def test_full_size_rows_features_and_types(full, train):
     obs = full.obs
     counts = obs.groupby(["split", "cp_type"]).size()
@@ -58,6 +59,7 @@ def test_full_size_rows_features_and_types(full, train):
     assert len(full.extra_label_names) == 402
 
 
+@pytest.mark.slow
 def test_var_annotated_from_package_data(full):
     genes, cells = _package_csv("genes.csv"), _package_csv("cells.csv")
     var = full.var
@@ -67,6 +69,7 @@ def test_var_annotated_from_package_data(full):
     assert var["ccle_name"].iloc[772:].tolist() == cells["ccle_name"].tolist()
 
 
+@pytest.mark.slow
 def test_controls_are_one_drug_without_labels(train):
     obs = train.obs
     ctl = obs["cp_type"] == "ctl_vehicle"
@@ -77,6 +80,7 @@ def test_controls_are_one_drug_without_labels(train):
     assert Y[ctl.to_numpy()].sum() == 0 and E[ctl.to_numpy()].sum() == 0
 
 
+@pytest.mark.slow
 def test_drug_sizes_follow_the_real_set(train):
     sizes = train.obs.groupby("drug_id").size()
     assert abs(sizes.size - 3_289) <= 5
@@ -91,6 +95,7 @@ def test_drug_sizes_follow_the_real_set(train):
     assert (cells == 6).all()
 
 
+@pytest.mark.slow
 def test_labels_belong_to_drugs(train):
     _, labels = _frames(train)
     per_drug = labels.groupby(train.obs["drug_id"]).nunique()
@@ -101,6 +106,7 @@ def test_labels_belong_to_drugs(train):
         assert set(labels.columns[labels.loc[sig].to_numpy() == 1]) <= set(truth[drug])
 
 
+@pytest.mark.slow
 def test_label_counts_per_row_and_per_label(train):
     Y = gm.to_numpy(train.Y)
     k = Y.sum(axis=1)
@@ -120,6 +126,7 @@ def test_label_counts_per_row_and_per_label(train):
     assert abs((drug_has == 0).mean() - 0.37) < 0.03
 
 
+@pytest.mark.slow
 def test_test_split_holds_other_drugs_with_labels(full):
     obs = full.obs
     trt = obs["cp_type"] == "trt_cp"
@@ -131,6 +138,7 @@ def test_test_split_holds_other_drugs_with_labels(full):
 
 
 # ------------------------------------------------------------------------------ signal
+@pytest.mark.slow
 def test_controls_vary_least_and_cells_correlate(full):
     X = gm.to_numpy(full.X)
     ctl = (full.obs["cp_type"] == "ctl_vehicle").to_numpy()
@@ -140,6 +148,7 @@ def test_controls_vary_least_and_cells_correlate(full):
     assert r[np.triu_indices(100, 1)].mean() > 0.5
 
 
+@pytest.mark.slow
 def test_cytotoxic_moas_lower_viability_with_dose_and_time(train):
     truth = train.uns["truth"]
     assert {"proteasome_inhibitor", "tubulin_inhibitor", "hdac_inhibitor"} <= set(
@@ -157,6 +166,7 @@ def test_cytotoxic_moas_lower_viability_with_dose_and_time(train):
     assert by[("D2", 72)] < by[("D1", 72)] and by[("D2", 72)] < by[("D2", 24)]
 
 
+@pytest.mark.slow
 def test_same_moa_drugs_correlate_more(train):
     X, labels = _frames(train.genes)
     treated = train.obs["cp_type"] == "trt_cp"

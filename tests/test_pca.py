@@ -152,6 +152,7 @@ def test_pca_on_gpu_matches_cpu(rng):
     np.testing.assert_allclose(_backend.to_numpy(fit.components_), want.components_, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_full_size_in_subprocess():
     """23,814 x 872 float32 (the lish-moa shape) runs without the OpenBLAS crash."""
     code = (

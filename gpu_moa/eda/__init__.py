@@ -1,4 +1,4 @@
-"""Exploratory data analysis: device-side numerics, pandas results (the seed's analysis).
+"""Exploratory data analysis: device-side numerics, pandas results (the analysis that started the project).
 
 ======================================  ====================================================
 ``label_frequencies(p, which=)``        positives and fraction per MoA, labels without samples

@@ -16,7 +16,7 @@ from gpu_moa.profiles import Profiles
 
 
 def drug_ranks(p: Profiles, *, cell: str) -> pd.DataFrame:
-    """Mean viability of each drug in one cell line and its rank (the seed's ``drug_rank``).
+    """Mean viability of each drug in one cell line and its rank (the original analysis's ``drug_rank``).
 
     Parameters
     ----------

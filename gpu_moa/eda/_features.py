@@ -27,7 +27,7 @@ def _kind_mask(p: Profiles, kind: str) -> np.ndarray:
 
 
 def label_frequencies(p: Profiles, *, which: str = "scored") -> pd.DataFrame:
-    """Positive rows per MoA label, most frequent first (the seed's first figure).
+    """Positive rows per MoA label, most frequent first (the first figure of the original analysis).
 
     Parameters
     ----------
@@ -99,7 +99,7 @@ def feature_variance(p: Profiles, *, kind: str = "all") -> pd.DataFrame:
 
 
 def top_variance(p: Profiles, *, kind: str = "gene", n: int = 3) -> pd.DataFrame:
-    """The ``n`` most variable features of a kind (the seed's CCNA2, COL1A1, BUB1B).
+    """The ``n`` most variable features of a kind (in lish-moa: CCNA2, COL1A1, BUB1B).
 
     Parameters
     ----------

@@ -59,7 +59,7 @@ def moa_frequencies(
 
 
 def top_variance(p: Profiles, *, kind: str = "gene", n: int = 3) -> Figure:
-    """Densities of the ``n`` most variable features of a kind (the seed's CCNA2, COL1A1, BUB1B).
+    """Densities of the ``n`` most variable features of a kind (in lish-moa: CCNA2, COL1A1, BUB1B).
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ from gpu_moa.profiles import Profiles
 
 
 def drug_ranks(p: Profiles, *, cells: Sequence[str], threshold: float = 2.0) -> Figure:
-    """Mean viability of every drug against its rank, one colour per cell line (seed Fig. 7).
+    """Mean viability of every drug against its rank, one colour per cell line (Fig. 7 of the original analysis).
 
     Parameters
     ----------
@@ -59,7 +59,7 @@ def effective_moas(
     threshold: float = -2.0,
     top: int = 15,
 ) -> Figure:
-    """MoAs of the drugs that kill a cell line: counts and enrichment significance (seed Fig. 8).
+    """MoAs of the drugs that kill a cell line: counts and enrichment significance (Fig. 8 of the original analysis).
 
     Parameters
     ----------

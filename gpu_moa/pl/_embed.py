@@ -75,7 +75,7 @@ def embedding(
 def pca(
     p: Profiles, *, color: str | Sequence[str] = ("cp_dose", "cp_time", "cp_type"), **kwargs: object
 ) -> Figure:
-    """PCA scatter coloured by dose, time and type (the seed's figure): ``embedding(basis="X_pca")``.
+    """PCA scatter coloured by dose, time and type (the original analysis's figure): ``embedding(basis="X_pca")``.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Stage "eda": the seed's exploratory analysis, with statistics, as tables, figures and metrics.
+"""Stage "eda": the original exploratory analysis, with statistics, as tables, figures and metrics.
 
 Label frequencies, the most variable genes and cell lines, cell lines ranked by variance, drug
 ranks in the two most extreme cell lines, the MoAs enriched among the drugs that kill them,
@@ -18,7 +18,7 @@ from gpu_moa import eda, pl
 from gpu_moa.profiles import Profiles
 from gpu_moa.run._context import RunContext, Section
 
-#: mean viability at or below which a drug counts as effective on a cell line (the seed's -2)
+#: mean viability at or below which a drug counts as effective on a cell line (-2, as in the original analysis)
 THRESHOLD = -2.0
 
 
