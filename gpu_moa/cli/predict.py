@@ -17,8 +17,9 @@ def register(
         parents=parents,
         help="predict MoA probabilities with a trained model (submission CSV)",
         description=(
-            "Load a model directory written by `gpu-moa train`, predict every row of the test "
-            "split of TEST_DATA (default: the embedded synthetic set) and write the competition "
+            "Load a model directory written by `gpu-moa train` (logistic, kNN votes or their "
+            "blend; the files are checked for consistency), predict every row of the test split "
+            "of TEST_DATA (default: the embedded synthetic set) and write the competition "
             "submission: sig_id then the scored labels in the model's order, controls 0."
         ),
     )
@@ -47,5 +48,9 @@ def main(args: argparse.Namespace) -> int:
     path = io.write_submission(
         proba.to_numpy(), p.sig_ids, model.label_names, Path(args.out), controls=p.is_control
     )
-    print(f"gpu-moa predict: {p.n_obs} rows x {len(model.label_names)} labels written to {path}")
+    kind = type(model.estimator).__name__
+    print(
+        f"gpu-moa predict: {p.n_obs} rows x {len(model.label_names)} labels ({kind}) written to "
+        f"{path}"
+    )
     return 0

@@ -223,10 +223,12 @@ def _fit_blend(args: argparse.Namespace, p: Any, estimator: Any) -> int:
     model.save(out)
     members = ", ".join(f"{k} {metrics[k + '_log_loss']:.5f}" for k in blend.names_)
     weights = ", ".join(f"{k} {w:.3f}" for k, w in metrics["weights"].items())
+    per_label = " (per label, shrunk towards these)" if metrics["per_label_weights"] else ""
     print(
         f"gpu-moa train: {args.folds}-fold drug-grouped CV log loss {metrics['log_loss']:.5f} "
         f"for the blend ({members}; label-frequency prior {metrics['prior_log_loss']:.5f}), "
-        f"weights {weights}, clipped to [{metrics['clip'][0]:g}, {metrics['clip'][1]:.15g}]"
+        f"weights {weights}{per_label}, "
+        f"clipped to [{metrics['clip'][0]:g}, {metrics['clip'][1]:.15g}]"
     )
     print(f"gpu-moa train: blend model (features={args.features}) saved to {out}/")
     return 0
