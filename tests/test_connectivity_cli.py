@@ -91,3 +91,18 @@ def test_cli_real_gmt_against_real_gctx(tmp_path):
     hits = pd.read_parquet(out)
     assert len(hits) == 8 * 3 and hits["wtcs"].between(-1, 1).all()
     assert hits["ref_pert_iname"].isin(["vemurafenib", "atorvastatin", "venlafaxine"]).all()
+
+
+def test_run_stage_connectivity(small_lish_moa, tmp_path):
+    """The ``gpu-moa run`` stage: drugs' consensus signatures query each other (WTCS)."""
+    from gpu_moa.run._context import RunContext
+    from gpu_moa.run.stages import connectivity
+
+    ctx = RunContext(train=small_lish_moa, test=None, out=tmp_path, device="cpu", quick=True)
+    connectivity.run(ctx)
+    metrics = ctx.metrics["connectivity"]
+    assert metrics["drugs"] == connectivity.MAX_DRUGS[True]
+    assert metrics["wtcs"] > 5 * metrics["chance"]  # the planted MoA signal connects drugs
+    example = ctx.tables["connectivity_example"]
+    assert len(example) == 5 and (example["query"] != example["reference"]).all()
+    assert ctx.sections[-1].title == connectivity.TITLE

@@ -22,7 +22,7 @@ from gpu_moa._atomic import atomic_path, write_text_atomic
 from gpu_moa._settings import settings
 from gpu_moa.run import report
 from gpu_moa.run._context import RunContext
-from gpu_moa.run.stages import baseline, eda, embedding, matching, summary
+from gpu_moa.run.stages import baseline, connectivity, eda, embedding, matching, summary
 
 #: stage modules in the order they run
 STAGES: dict[str, ModuleType] = {
@@ -30,6 +30,7 @@ STAGES: dict[str, ModuleType] = {
     "eda": eda,
     "embedding": embedding,
     "matching": matching,
+    "connectivity": connectivity,
     "baseline": baseline,
 }
 
