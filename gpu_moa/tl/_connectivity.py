@@ -174,7 +174,9 @@ def connectivity(
         Genes per set of a Profiles query (and of the touchstone queries for tau).
     up, down : list of gene sets, or dict name -> members, optional
         Gene-set queries (symbols, Entrez ids or feature names; e.g. from
-        :func:`gpu_moa.io.read_gmt`); ``up[i]`` pairs with ``down[i]``; either may be omitted.
+        :func:`gpu_moa.io.read_gmt`); ``up[i]`` pairs with ``down[i]``; either may be omitted
+        (an up-only query scores ES_up, a down-only one -ES_down, so that a positive score
+        always means the reference moves the genes the query's way).
     by : str or list of str, optional
         Reference obs columns whose groups normalise NCS separately (e.g. cell_id, pert_type).
     tau_reference : "reference", Profiles or None, default "reference"
