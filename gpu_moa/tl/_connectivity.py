@@ -34,7 +34,6 @@ from gpu_moa.tl._connectivity_result import (
     _key,
 )
 from gpu_moa.tl._connectivity_source import Source, as_profiles, source_of
-from gpu_moa.tl._similarity import _merge
 
 _SLOT_BYTES = 48  # temporaries per (set member, reference row) in the ES computation
 _CPU_BUDGET = 16 << 20  # small blocks stay in the CPU caches (about 30% faster than 64 MB)
@@ -250,6 +249,20 @@ def stream_blocks(
         yield offset, xp.concat(parts, axis=1)
 
 
+def _running_topk(idx: Any, val: Any, S: Any, offset: int, k: int) -> tuple[Any, Any]:
+    """The ``k`` best of the running best (``idx``, ``val``; lower reference rows) and a chunk of
+    scores ``S`` whose columns are reference rows ``offset..``; ties go to the lower row."""
+    xp = _backend.get_namespace(S)
+    kept = 0 if val is None else val.shape[1]
+    both = S if val is None else xp.concat([val, S], axis=1)
+    pos, top = topk_rows(both, min(k, both.shape[1]))
+    rows = pos - kept + offset
+    if kept:
+        earlier = xp.take_along_axis(idx, xp.clip(pos, 0, kept - 1), axis=1)
+        rows = xp.where(pos < kept, earlier, rows)
+    return rows, top
+
+
 def connectivity_topk(
     query: Any = None,
     reference: Any = None,
@@ -315,8 +328,7 @@ def connectivity_topk(
     for offset, W in stream_blocks(sets, source, xp, block_rows, chunk_rows):
         if score == "ncs":
             W = scores.normalise(W, codes[offset : offset + W.shape[1]], sums)
-        new_idx, new_val = topk_rows(_key(W, direction), min(kk, W.shape[1]))
-        idx, val = _merge(idx, val, new_idx + offset, new_val, kk, xp)
+        idx, val = _running_topk(idx, val, _key(W, direction), offset, kk)
     if idx is None:
         idx, val = (
             xp.zeros((sets.n_queries, 0), dtype=xp.int64),
