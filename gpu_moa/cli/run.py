@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gpu_moa import _backend, run
 from gpu_moa.cli import _cluster
+from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids
 from gpu_moa.profiles import Profiles
 
 
@@ -31,6 +32,11 @@ def register(
     p.add_argument("--out", default="out", help="output directory (default: out)")
     p.add_argument("--quick", action="store_true", help="small preset and cheaper settings")
     p.add_argument("--seed", type=int, default=0, help="random seed for every stochastic step")
+    p.add_argument(
+        "--cv-groups", choices=CV_GROUPS, default="drugs",
+        help="drugs (default): refuse labelled data without drug ids (train_drug.csv); rows: "
+        "accept them with an optimistic row-grouped CV, labelled so in every output",
+    )  # fmt: skip
     _cluster.add_cluster_options(p)
     p.set_defaults(func=main)
 
@@ -67,6 +73,8 @@ def main(args: argparse.Namespace) -> int:
         else datasets.default_data_dir(preset="small" if args.quick else "full")
     )
     train, test = load_train_test(path, device)
+    if train.Y is not None:  # the baseline stage cross-validates
+        cv_group_ids(train, args.cv_groups, where=f"gpu-moa run {path}")
     ctx = run.RunContext(
         train=train,
         test=test,
@@ -74,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
         device=device,
         quick=args.quick,
         random_state=args.seed,
+        cv_groups=args.cv_groups,
         source=str(path),
     )
     with _cluster.cluster_from_args(args) as cluster:

@@ -12,6 +12,7 @@ import numpy as np
 from gpu_moa import _backend, dist
 from gpu_moa._atomic import atomic_path, write_text_atomic
 from gpu_moa.cli import _cluster
+from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids, cv_kind
 
 
 def positive_float(text: str) -> float:
@@ -81,6 +82,11 @@ def register(
     )  # fmt: skip
     p.add_argument("--features", choices=FEATURE_KINDS, default="rank_gauss", help="feature set")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds")
+    p.add_argument(
+        "--cv-groups", choices=CV_GROUPS, default="drugs",
+        help="drugs (default): refuse data without drug ids (train_drug.csv); rows: accept "
+        "them with an optimistic row-grouped CV, labelled so in every output",
+    )  # fmt: skip
     _cluster.add_cluster_options(p)
     p.set_defaults(func=main)
 
@@ -109,18 +115,22 @@ def logistic_for(args: argparse.Namespace, cluster: Any, n_rows: int) -> Any:
     )
 
 
-def cv_report(p: Any, *, model: Any, features: str, folds: int, seed: int) -> tuple[dict, Any]:
+def cv_report(
+    p: Any, *, model: Any, features: str, folds: int, seed: int, cv_groups: str = "drugs"
+) -> tuple[dict, Any]:
     """Cross-validate ``model`` and the prior; return (metrics, per-label table)."""
     import pandas as pd
 
     from gpu_moa.metrics import drug_grouped_folds
     from gpu_moa.models import LabelPrior, cross_validate
 
-    splits = drug_grouped_folds(p, n_splits=folds, random_state=seed)
-    cv = cross_validate(model, p, folds=splits, features=features)
-    prior = cross_validate(LabelPrior(), p, folds=splits, features="raw")
+    splits = drug_grouped_folds(p, n_splits=folds, random_state=seed, cv_groups=cv_groups)
+    cv = cross_validate(model, p, folds=splits, features=features, cv_groups=cv_groups)
+    prior = cross_validate(LabelPrior(), p, folds=splits, features="raw", cv_groups=cv_groups)
     metrics = {
         "folds": folds,
+        "cv_groups": cv_groups,
+        "fold_kind": cv_kind(cv_groups),
         "features": features,
         "log_loss": cv.log_loss,
         "fold_log_loss": cv.fold_log_loss,
@@ -165,6 +175,7 @@ def main(args: argparse.Namespace) -> int:
         args.C = 0.01 if on_cluster else "auto"
     device = _backend.resolve_device(args.device)
     p = load_split(args.data, "train", device)
+    cv_group_ids(p, args.cv_groups, where=f"gpu-moa train {p.uns.get('source', args.data)}")
     with _cluster.cluster_from_args(args) as cluster:
         return fit_and_save(args, p, estimator_for(args, cluster, int((~p.is_control).sum())))
 
@@ -179,15 +190,20 @@ def fit_and_save(args: argparse.Namespace, p: Any, estimator: Any) -> int:
     info: dict[str, Any] = {"data": str(p.uns.get("source", args.data)), "rows": p.n_obs}
     if args.folds > 1:
         metrics, table = cv_report(
-            p, model=estimator, features=args.features, folds=args.folds, seed=args.seed
+            p,
+            model=estimator,
+            features=args.features,
+            folds=args.folds,
+            seed=args.seed,
+            cv_groups=args.cv_groups,
         )
         info["cv"] = metrics
         with atomic_path(out / "cv_labels.csv") as tmp:
             table.to_csv(tmp, index_label="label")
         write_text_atomic(out / "cv_metrics.json", json.dumps(metrics, indent=2) + "\n")
         print(
-            f"gpu-moa train: {args.folds}-fold drug-grouped CV log loss {metrics['log_loss']:.5f} "
-            f"(label-frequency prior {metrics['prior_log_loss']:.5f}), mean AUC {metrics['mean_auc']:.3f}"
+            f"gpu-moa train: {args.folds}-fold {metrics['fold_kind']} CV log loss "
+            f"{metrics['log_loss']:.5f} (label-frequency prior {metrics['prior_log_loss']:.5f}), mean AUC {metrics['mean_auc']:.3f}"
         )
     model = train_model(p, features=args.features, estimator=estimator)
     C = getattr(model.estimator, "C_", None)
@@ -210,6 +226,7 @@ def _fit_blend(args: argparse.Namespace, p: Any, estimator: Any) -> int:
     blend = model.estimator
     metrics, table = blend_report(blend, int((~p.is_control).sum()), p.n_obs)
     metrics |= {"folds": args.folds, "features": args.features}
+    metrics |= {"cv_groups": args.cv_groups, "fold_kind": cv_kind(args.cv_groups)}
     metrics |= {
         f"{k}_C": m.C_
         for k, m in zip(blend.names_, blend.members_, strict=True)
@@ -225,8 +242,8 @@ def _fit_blend(args: argparse.Namespace, p: Any, estimator: Any) -> int:
     weights = ", ".join(f"{k} {w:.3f}" for k, w in metrics["weights"].items())
     per_label = " (per label, shrunk towards these)" if metrics["per_label_weights"] else ""
     print(
-        f"gpu-moa train: {args.folds}-fold drug-grouped CV log loss {metrics['log_loss']:.5f} "
-        f"for the blend ({members}; label-frequency prior {metrics['prior_log_loss']:.5f}), "
+        f"gpu-moa train: {args.folds}-fold {metrics['fold_kind']} CV log loss "
+        f"{metrics['log_loss']:.5f} for the blend ({members}; label-frequency prior {metrics['prior_log_loss']:.5f}), "
         f"weights {weights}{per_label}, "
         f"clipped to [{metrics['clip'][0]:g}, {metrics['clip'][1]:.15g}]"
     )

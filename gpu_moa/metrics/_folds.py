@@ -79,8 +79,72 @@ def grouped_folds(
     return [(rows[fold != k], rows[fold == k]) for k in range(n_splits)]
 
 
+#: values of ``cv_groups``: group by drug (honest) or let rows without a drug id be their own group
+CV_GROUPS = ("drugs", "rows")
+
+
+def cv_kind(cv_groups: str) -> str:
+    """How outputs describe the folds of ``cv_groups`` ("drugs" or "rows")."""
+    if cv_groups == "drugs":
+        return "drug-grouped"
+    return "row-grouped (optimistic: replicates of one drug can fall in different folds)"
+
+
+def cv_group_ids(
+    p: Any, cv_groups: str = "drugs", *, where: str = "cross-validation"
+) -> np.ndarray:
+    """Group id of each row of ``p`` for cross-validation: its drug code (:meth:`Profiles.drug_codes`).
+
+    Parameters
+    ----------
+    p : Profiles
+        Training profiles.
+    cv_groups : {"drugs", "rows"}
+        "drugs" refuses profiles where any row lacks a drug id (no drug column, a missing or an
+        empty id): such rows would become one-row groups, their replicates would leak across
+        folds and the score would be inflated. "rows" accepts them (each unknown row is its own
+        group) for an evaluation that outputs must then label as row-grouped and optimistic.
+    where : str
+        What to name in the error message.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        One code per row; unknown drugs get unique negative codes.
+
+    Raises
+    ------
+    DataError
+        When drug ids are missing and ``cv_groups`` is "drugs", or ``cv_groups`` is unknown.
+    """
+    if cv_groups not in CV_GROUPS:
+        raise data_error(
+            where,
+            f"cv_groups={cv_groups!r} is not one of {list(CV_GROUPS)}",
+            "pass 'drugs' or 'rows'",
+        )
+    codes = p.drug_codes()
+    unknown = int((codes < 0).sum())
+    if unknown and cv_groups == "drugs":
+        column = p.drug_column
+        what = (
+            "the profiles have no drug id column (drug_id, from train_drug.csv)"
+            if column is None
+            else f"{unknown} of {p.n_obs} rows have a missing or empty {column!r}"
+        )
+        raise data_error(
+            where,
+            f"{what}, so drug-grouped cross-validation cannot keep each drug's replicates in one "
+            "fold; rows without a drug would leak across folds and inflate the score",
+            "put train_drug.csv (columns sig_id, drug_id) beside train_features.csv and fill "
+            "every drug_id, or accept an optimistic row-grouped CV explicitly "
+            "(--cv-groups rows on the command line, cv_groups='rows' in the API)",
+        )
+    return codes
+
+
 def drug_grouped_folds(
-    p: Any, *, n_splits: int = 5, random_state: int = 0
+    p: Any, *, n_splits: int = 5, random_state: int = 0, cv_groups: str = "drugs"
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cross-validation folds that keep each drug's rows together and stratify the MoA labels.
 
@@ -90,9 +154,12 @@ def drug_grouped_folds(
     Parameters
     ----------
     p : Profiles
-        Training profiles with labels ``p.Y`` and ``p.obs["drug_id"]``.
+        Training profiles with labels ``p.Y`` and drug ids (:attr:`Profiles.drug_column`).
     n_splits, random_state : int
         Number of folds and seed of the shuffling, as in :func:`grouped_folds`.
+    cv_groups : {"drugs", "rows"}
+        "rows" accepts rows without a drug id as one-row groups (an optimistic CV); see
+        :func:`cv_group_ids`.
 
     Returns
     -------
@@ -102,7 +169,7 @@ def drug_grouped_folds(
     Raises
     ------
     DataError
-        When the profiles have no labels or no ``drug_id`` column.
+        When the profiles have no labels, or rows lack a drug id and ``cv_groups`` is "drugs".
     """
     if p.Y is None:
         raise data_error(
@@ -110,12 +177,5 @@ def drug_grouped_folds(
             "the profiles have no labels (Y is None)",
             "load the training set with its targets (train_targets_scored.csv)",
         )
-    if "drug_id" not in p.obs:
-        raise data_error(
-            "drug_grouped_folds",
-            "obs has no 'drug_id' column",
-            "load train_drug.csv with the training set, or pass groups to grouped_folds",
-        )
-    return grouped_folds(
-        p.obs["drug_id"].to_numpy(), p.Y, n_splits=n_splits, random_state=random_state
-    )
+    groups = cv_group_ids(p, cv_groups, where="drug_grouped_folds")
+    return grouped_folds(groups, p.Y, n_splits=n_splits, random_state=random_state)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from gpu_moa import _backend
 from gpu_moa._settings import settings
 from gpu_moa._validation import data_error
+from gpu_moa.metrics._folds import cv_group_ids
 from gpu_moa.metrics._loss import multilabel_log_loss, per_label_auc, per_label_log_loss
 from gpu_moa.models._features import MoaFeatures
 from gpu_moa.models._path import as_arrays
@@ -65,8 +66,8 @@ def fit_on(model: Any, features: MoaFeatures, p: Profiles) -> Any:
     X = features.fit_transform(treated)
     est = clone(model)
     kw = {}
-    if "groups" in inspect.signature(est.fit).parameters and "drug_id" in treated.obs:
-        kw["groups"] = treated.obs["drug_id"].to_numpy()
+    if "groups" in inspect.signature(est.fit).parameters and treated.drug_column is not None:
+        kw["groups"] = treated.drug_codes()  # unknown drugs: one-row groups
     return est.fit(X, treated.Y, **kw)
 
 
@@ -132,6 +133,7 @@ def cross_validate(
     *,
     folds: list[tuple[np.ndarray, np.ndarray]],
     features: str | MoaFeatures = "rank_gauss",
+    cv_groups: str = "drugs",
 ) -> CVResult:
     """Out-of-fold predictions of ``model`` with features fitted on each training fold only.
 
@@ -146,10 +148,19 @@ def cross_validate(
         Row positions, e.g. from :func:`gpu_moa.metrics.drug_grouped_folds`.
     features : {"raw", "rank_gauss", "rank_gauss+pca"} or MoaFeatures
         Feature construction (see :class:`MoaFeatures`).
+    cv_groups : {"drugs", "rows"}
+        "drugs" (default) refuses profiles where rows lack a drug id (their replicates would
+        leak across folds, here and in the models' inner CV); "rows" accepts them for an
+        optimistic, row-grouped estimate (see :func:`gpu_moa.metrics._folds.cv_group_ids`).
 
     Returns
     -------
     CVResult
+
+    Raises
+    ------
+    DataError
+        When ``p`` has no labels, or rows lack a drug id and ``cv_groups`` is "drugs".
 
     Notes
     -----
@@ -159,6 +170,7 @@ def cross_validate(
         raise data_error(
             "cross_validate", "the profiles have no labels", "pass labelled training profiles"
         )
+    cv_group_ids(p, cv_groups, where="cross_validate")
     xp = p.xp
     Y = xp.astype(p.Y, xp.float64)
     result = CVResult(pd.DataFrame(), np.nan, [], pd.Series(dtype=float), pd.Series(dtype=float))

@@ -31,6 +31,9 @@ class RunContext:
     device: str
     quick: bool = False
     random_state: int = 0
+    #: "drugs" (honest drug-grouped CV) or "rows" (opted in: rows without a drug id are their
+    #: own groups, and the baseline labels its CV as row-grouped and optimistic)
+    cv_groups: str = "drugs"
     source: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)

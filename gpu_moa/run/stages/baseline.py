@@ -15,6 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from gpu_moa import _backend, pl
+from gpu_moa.metrics._folds import cv_group_ids, cv_kind
 from gpu_moa.metrics._loss import multilabel_log_loss
 from gpu_moa.models._blend import MoaBlend, blend_report
 from gpu_moa.models._knn_votes import KnnVotes
@@ -55,8 +56,8 @@ def run(ctx: RunContext) -> None:
     if p.Y is None:
         ctx.sections.append(Section("Baseline models", "Skipped: the data have no labels."))
         return
-    has_drugs = "drug_id" in p.obs and p.obs["drug_id"].notna().any()  # what fit_on groups by
-    kind = "drug-grouped" if has_drugs else "row-level"
+    kind = cv_kind(ctx.cv_groups)  # the CLI refused data without drug ids unless opted in
+    cv_group_ids(p, ctx.cv_groups, where="baseline")
     k = FOLDS[ctx.quick]
     blend = MoaBlend(
         (MultilabelLogistic(C=C[ctx.quick]), KnnVotes()), cv=k, random_state=ctx.random_state
@@ -70,6 +71,7 @@ def run(ctx: RunContext) -> None:
     metrics = {
         "folds": k,
         "fold_kind": kind,
+        "cv_groups": ctx.cv_groups,
         "C": fitted.members_[0].C_,
         "features": FEATURES,
         **{key: summary[key] for key in ("prior_log_loss", "logistic_log_loss", "knn_log_loss")},

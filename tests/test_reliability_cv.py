@@ -1,0 +1,87 @@
+"""Reliability: cross-validation without drug ids is refused unless opted in, then labelled."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import gpu_moa as gm
+from gpu_moa import cli
+from gpu_moa.models import LabelPrior
+
+TRAIN_FILES = ("train_features.csv", "train_targets_scored.csv", "train_drug.csv")
+
+
+@pytest.fixture
+def no_drug_dir(tmp_path, small_lish_moa_dir):
+    """The small preset's training files without train_drug.csv."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in TRAIN_FILES[:2]:
+        shutil.copy(small_lish_moa_dir / name, data / name)
+    return data
+
+
+def test_folds_and_cv_refuse_missing_or_empty_drug_ids(small_lish_moa):
+    no_column = small_lish_moa.replace(obs=small_lish_moa.obs.drop(columns="drug_id"))
+    empty = small_lish_moa.obs.copy()
+    empty.iloc[[3, 7], empty.columns.get_loc("drug_id")] = ""
+    some_empty = small_lish_moa.replace(obs=empty)
+    for p, what in ((no_column, "no drug id column"), (some_empty, "2 of 1738 rows")):
+        with pytest.raises(gm.DataError, match="train_drug.csv") as err:
+            gm.metrics.drug_grouped_folds(p, n_splits=2)
+        assert what in str(err.value) and "cv_groups='rows'" in str(err.value)
+        with pytest.raises(gm.DataError, match="cross_validate.*train_drug.csv"):
+            gm.models.cross_validate(LabelPrior(), p, folds=[], features="raw")
+
+
+def test_rows_opt_in_groups_known_drugs_and_isolates_unknown_rows(small_lish_moa):
+    obs = small_lish_moa.obs.copy()
+    obs.iloc[:5, obs.columns.get_loc("drug_id")] = ""
+    p = small_lish_moa.replace(obs=obs)
+    folds = gm.metrics.drug_grouped_folds(p, n_splits=3, cv_groups="rows")
+    fold_of = np.empty(p.n_obs, dtype=int)
+    for k, (_, valid) in enumerate(folds):
+        fold_of[valid] = k
+    # independent check: rows of a known small drug share one fold
+    drugs = obs["drug_id"].to_numpy()
+    sizes = obs["drug_id"].value_counts()
+    for drug in sizes[(sizes <= 18) & (sizes.index != "")].index[:20]:
+        assert len(set(fold_of[drugs == drug])) == 1
+    with gm.settings.override(progress=False):
+        res = gm.models.cross_validate(
+            LabelPrior(), p, folds=folds, features="raw", cv_groups="rows"
+        )
+    assert np.isfinite(res.log_loss)
+    with pytest.raises(gm.DataError, match="cv_groups='bogus'"):
+        gm.metrics.drug_grouped_folds(p, cv_groups="bogus")
+
+
+TRAIN = ["train", "--quiet", "--model", "logistic", "--C", "0.01", "--features", "raw"]
+
+
+def test_train_cli_refuses_without_train_drug_then_labels_opt_in(no_drug_dir, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert cli.main([*TRAIN, str(no_drug_dir), "--out", str(out), "--folds", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "train_drug.csv" in err and "--cv-groups rows" in err and str(no_drug_dir) in err
+    assert "Traceback" not in err and not out.exists()
+    rc = cli.main(
+        [*TRAIN, str(no_drug_dir), "--out", str(out), "--folds", "2", "--cv-groups", "rows"]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "row-grouped (optimistic" in printed and "drug-grouped" not in printed
+    metrics = json.loads((out / "cv_metrics.json").read_text())
+    assert metrics["cv_groups"] == "rows" and "optimistic" in metrics["fold_kind"]
+
+
+def test_run_cli_refuses_without_train_drug(no_drug_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", "--quiet", str(no_drug_dir), "--out", str(out), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "gpu-moa run" in err and "train_drug.csv" in err and "--cv-groups rows" in err
+    assert "Traceback" not in err and not out.exists()
