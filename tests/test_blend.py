@@ -206,9 +206,14 @@ def test_blend_model_files_round_trip_and_consistency(labelled_profiles, planted
     assert [m["kind"] for m in manifest["estimator"]["members"]] == ["logistic", "knn"]
     # arrays.npz without the kNN reference: the files disagree
     with np.load(tmp_path / "m" / "arrays.npz") as npz:
-        arrays = {k: npz[k] for k in npz.files if k != "member1/reference"}
+        arrays = {k: npz[k] for k in npz.files}
+    reference = arrays.pop("member1/reference")
     np.savez(tmp_path / "m" / "arrays.npz", **arrays)
     with pytest.raises(gm.DataError, match="do not agree.*member1/reference"):
+        TrainedModel.load(tmp_path / "m")
+    # a kNN reference of other rows than its labels
+    np.savez(tmp_path / "m" / "arrays.npz", **arrays, **{"member1/reference": reference[:-3]})
+    with pytest.raises(gm.DataError, match="do not agree.*84 label rows for 81 kNN reference rows"):
         TrainedModel.load(tmp_path / "m")
 
 

@@ -90,16 +90,15 @@ class MoaBlend(ClassifierMixin, BaseEstimator):
         Drug-grouped folds of the out-of-fold predictions.
     per_label_shrinkage : float, optional
         Also fit per-label weights, each label's own OOF optimum (:func:`label_weights`, on a
-        simplex lattice) shrunk towards the shared
-        vector: ``(positives * w_label + per_label_shrinkage * w) / (positives +
-        per_label_shrinkage)``, so a label with few positives keeps close to ``w``. None: one
-        weight vector for all labels. Default 20: on the full synthetic set (logistic + kNN),
+        simplex lattice) shrunk towards the shared vector ``w``: ``(positives * w_label +
+        per_label_shrinkage * w) / (positives + per_label_shrinkage)``, so a label with few
+        positives keeps close to ``w``. None: one weight vector for all labels. Default 20: on the full synthetic set (logistic + kNN),
         per-label weights chosen on half of the OOF rows and scored on the other half lowered
         the log loss from 0.01496 to 0.01487 (5, 50 and 200 scored 0.01487, 0.01488, 0.01491).
     clip : bool
         Clip predictions (of the labels with both classes in training) to the range chosen on
-        the OOF blend (:func:`choose_clip`): the metric
-        punishes confident errors, so a floor such as 1e-5 can pay on rare labels.
+        the OOF blend (:func:`choose_clip`): the metric punishes confident errors, so a floor
+        such as 1e-4 can pay on rare labels.
     random_state : int
         Seed of the folds.
 

@@ -145,5 +145,16 @@ def check_shapes(est: Any, n_labels: int, n_features: int) -> None:
                 f"{leaf.n_features_in_} features, the files name {n_labels} labels x "
                 f"{n_features} features"
             )
-    if isinstance(est, MoaBlend) and est.prior_.shape != (n_labels,):
-        raise ValueError(f"a blend prior of shape {est.prior_.shape} for {n_labels} labels")
+        if isinstance(leaf, MultilabelLogistic) and leaf.intercept_.shape != (n_labels,):
+            raise ValueError(f"{leaf.intercept_.shape[0]} intercepts for {n_labels} labels")
+        if isinstance(leaf, KnnVotes) and leaf.labels_.shape[0] != leaf.reference_.shape[0]:
+            raise ValueError(
+                f"{leaf.labels_.shape[0]} label rows for {leaf.reference_.shape[0]} kNN "
+                "reference rows"
+            )
+    if isinstance(est, MoaBlend):
+        shapes = [est.prior_.shape, est.constant_.shape]
+        if est.label_weights_ is not None:
+            shapes.append(est.label_weights_.shape[:1])
+        if any(shape != (n_labels,) for shape in shapes):
+            raise ValueError(f"blend prior/weights of shapes {shapes} for {n_labels} labels")
