@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 from scipy.stats import false_discovery_control
 
@@ -149,13 +150,13 @@ def _null_means(
         if len(configs)
         else np.empty((0, null_size))
     )
+    # windows[c, s] = pool c read from position s, wrapping around (a view, no copy)
+    windows = sliding_window_view(np.concatenate([pools, pools], axis=1), null_size, axis=1)
     sums = np.zeros((n_groups, null_size))
     step = max(1, _DRAW_CELLS // null_size)
     for lo in range(0, len(rows), step):  # members in chunks, each reading its pool shifted
         members = np.arange(lo, min(lo + step, len(rows)))
-        shift = rng.integers(0, null_size, size=(members.size, 1))
-        order = (np.arange(null_size)[None, :] + shift) % null_size
-        draws = np.take_along_axis(pools[config_of[members]], order, axis=1)
+        draws = windows[config_of[members], rng.integers(0, null_size, size=members.size)]
         onehot = sparse.csr_matrix(
             (np.ones(members.size), (group_of[members], np.arange(members.size))),
             shape=(n_groups, members.size),
