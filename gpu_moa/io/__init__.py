@@ -15,6 +15,7 @@ column or row and the fix; every writer is atomic (temporary file, then rename).
 ``iter_gctx_chunks``         stream (sig_ids, float32 block) from a GCTX file
 ``read_gmt``, ``read_grp``   gene sets (GMT: one set per line; GRP: one gene per line)
 ``read_profiles``            pycytominer-style CSV(.gz)/Parquet (Metadata_ columns) -> Profiles
+``read_h5ad``, ``write_h5ad`` AnnData files (optional ``anndata``); ``from_anndata`` converts
 ``write_profiles``           Profiles -> pycytominer-style CSV(.gz)/Parquet
 ``write_submission``         competition submission CSV
 ``annotate``                 fill symbols, Entrez ids and CCLE names from the package data
@@ -23,6 +24,7 @@ column or row and the fix; every writer is atomic (temporary file, then rename).
 
 from __future__ import annotations
 
+from gpu_moa.io._anndata import from_anndata, read_h5ad, write_h5ad
 from gpu_moa.io._annotate import annotate
 from gpu_moa.io._gct import read_gct, write_gct
 from gpu_moa.io._gctx import iter_gctx_chunks, read_gctx, write_gctx
@@ -38,16 +40,19 @@ __all__ = [
     "read",
     "sniff",
     "annotate",
+    "from_anndata",
     "iter_gctx_chunks",
     "iter_parquet_chunks",
     "read_gct",
     "read_gctx",
     "read_gmt",
+    "read_h5ad",
     "read_grp",
     "read_lish_moa",
     "read_profiles",
     "write_gct",
     "write_gctx",
+    "write_h5ad",
     "write_lish_moa",
     "write_parquet",
     "write_profiles",
