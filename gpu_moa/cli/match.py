@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gpu_moa._atomic import atomic_path
-from gpu_moa.cli import _cluster
+from gpu_moa.cli import _cluster, _hits
 from gpu_moa.profiles import Profiles
 
 
@@ -23,7 +23,9 @@ def register(
             "(Pearson, Spearman or cosine similarity of the feature vectors, streamed in blocks) "
             "and write one row per (query, neighbour): query_sig_id, rank, ref_sig_id, "
             "ref_drug_id, score and ref_moa (the neighbour's MoA labels joined with '|'). "
-            "QUERY and REF are lish-moa directories, annotated CSVs, Parquet or GCT/GCTX files."
+            "QUERY and REF are lish-moa directories, annotated CSVs, Parquet or GCT/GCTX files. "
+            "--annotate adds reference metadata (e.g. pert_iname,cell_id) to each hit; when QUERY "
+            "is REF, a signature is never its own hit."
         ),
     )
     p.add_argument("query", metavar="QUERY", help="profiles to identify")
@@ -61,6 +63,12 @@ def register(
         help="rank-Gauss transform both sides with quantiles fitted on the reference first",
     )
     p.add_argument(
+        "--annotate",
+        default=None,
+        metavar="COLS",
+        help="reference metadata to add to each hit as ref_<col>, e.g. pert_iname,cell_id",
+    )
+    p.add_argument(
         "--out",
         "-o",
         default="hits.parquet",
@@ -92,16 +100,21 @@ def main(args: argparse.Namespace) -> int:
         quantiles = pp.rank_gauss_fit(reference.X)
         query = query.replace(X=pp.rank_gauss_apply(query.X, quantiles))
         reference = reference.replace(X=pp.rank_gauss_apply(reference.X, quantiles))
+    same_file = Path(args.query).resolve() == Path(args.reference).resolve()
     with _cluster.cluster_from_args(args) as cluster:
         hits = tl.match(
             query,
             reference,
-            k=args.k,
+            k=args.k + 1 if same_file else args.k,  # one more: a signature's hit on itself
             metric=args.metric,
             level=args.level,
             exclude_same_drug=not args.keep_same_drug,
             search=_cluster.search_from_args(args, cluster, reference.n_obs),
         )
+    if same_file:
+        hits = _hits.drop_self(hits, args.k)
+    if args.annotate:
+        hits = _hits.annotate_hits(hits, reference, args.annotate, args.level)
     out = Path(args.out)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":
