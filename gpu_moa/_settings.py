@@ -11,6 +11,10 @@ from dataclasses import dataclass, field, fields
 _DEVICES = ("auto", "cpu", "gpu")
 
 
+def _valid_device(value: object) -> bool:
+    return isinstance(value, str) and (value in _DEVICES or value.startswith("array_api_strict"))
+
+
 def _default_device() -> str:
     value = os.environ.get("GPU_MOA_DEVICE", "auto").strip().lower() or "auto"
     return value if value in _DEVICES else "auto"
@@ -36,8 +40,11 @@ class Settings:
     progress: bool = True
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name == "device" and value not in _DEVICES:
-            raise ValueError(f"settings.device must be one of {_DEVICES}, got {value!r}")
+        if name == "device" and not _valid_device(value):
+            raise ValueError(
+                f"settings.device must be one of {_DEVICES} or 'array_api_strict[:DEVICE]' "
+                f"(the GPU stand-in of the tests), got {value!r}"
+            )
         if name == "verbosity":
             level = {0: logging.WARNING, 1: logging.INFO}.get(int(value), logging.DEBUG)
             logging.getLogger("gpu_moa").setLevel(level)

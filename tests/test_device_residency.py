@@ -220,3 +220,32 @@ def test_transfer_log_counts_and_names_the_caller():
     with gm.track_transfers() as outer:
         gm.to_numpy(x)  # host NumPy never counts
     assert outer.calls == []
+
+
+def test_run_stages_on_device1_equal_the_cpu_run(small_lish_moa, tmp_path):
+    """The report's computations (summary, embedding, matching) on device1 = on NumPy."""
+    from gpu_moa import run
+
+    metrics = {}
+    for device in ("cpu", DEVICE):
+        with gm.settings.override(device=device, progress=False):
+            ctx = run.RunContext(
+                train=small_lish_moa.to(device),
+                test=None,
+                out=tmp_path / device.replace(":", "_"),
+                device=device,
+                quick=True,
+            )
+            with gm.track_transfers() as log:
+                run.run_stages(ctx, ("summary", "embedding", "matching"))
+        metrics[device] = ctx.metrics
+        largest = log.largest("to_host")
+        n, K = small_lish_moa.n_obs, len(small_lish_moa.label_names)
+        assert largest is None or largest.nbytes < n * K * 4, largest
+    assert metrics[DEVICE]["data"] == metrics["cpu"]["data"]
+    assert metrics[DEVICE]["labels"] == metrics["cpu"]["labels"]
+    numbers = {k: v for k, v in metrics["cpu"]["matching"].items() if isinstance(v, int | float)}
+    assert {k: metrics[DEVICE]["matching"][k] for k in numbers} == pytest.approx(numbers, rel=1e-5)
+    pca_dev, pca_cpu = (metrics[d]["embedding"]["pca"] for d in (DEVICE, "cpu"))
+    numbers = {k: v for k, v in pca_cpu.items() if isinstance(v, int | float)}
+    assert {k: pca_dev[k] for k in numbers} == pytest.approx(numbers, rel=1e-3)

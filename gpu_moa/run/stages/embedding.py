@@ -47,11 +47,15 @@ def _loadings(p: Profiles, n: int = 10) -> pd.DataFrame:
 
 def _top_moa(p: Profiles) -> pd.Series:
     """Per row: its MoA when among the most frequent ones, "other MoA", "no MoA" or "control"."""
-    Y = _backend.to_numpy(p.Y) > 0.5
-    order = np.argsort(-Y.sum(axis=0), kind="stable")[:TOP_MOAS]
-    out = np.where(Y.any(axis=1), "other MoA", "no MoA").astype(object)
-    for j in order[::-1]:  # the most frequent label wins for rows with several
-        out[Y[:, j]] = p.label_names[j]
+    xp = p.xp
+    Y = p.Y > 0.5
+    counts = _backend.to_numpy(xp.sum(xp.astype(Y, xp.int64), axis=0))
+    order = np.argsort(-counts, kind="stable")[:TOP_MOAS]
+    # only the top labels' columns (and one flag per row) come to the host
+    top = _backend.to_numpy(_backend.take_cols(Y, order)) if len(order) else None
+    out = np.where(_backend.to_numpy(xp.any(Y, axis=1)), "other MoA", "no MoA").astype(object)
+    for rank in range(len(order) - 1, -1, -1):  # the most frequent label wins for rows with several
+        out[top[:, rank]] = p.label_names[order[rank]]
     out[p.is_control] = "control"
     return pd.Series(out, index=p.obs.index, name="moa")
 

@@ -61,7 +61,7 @@ def _example(p: Profiles, q_rows: np.ndarray, hits: np.ndarray, scores: np.ndarr
     top = np.where(hits[:, 0], scores[:, 0], -np.inf)
     best = int(q_rows[int(np.argmax(top))])
     table = match(p[[best]], p, k=10)
-    moa = "|".join(np.asarray(p.label_names)[_backend.to_numpy(p.Y)[best] > 0])
+    moa = "|".join(np.asarray(p.label_names)[_backend.to_numpy(p.Y[best, :]) > 0])
     return table.assign(query_moa=moa)
 
 
@@ -88,7 +88,8 @@ def run(ctx: RunContext) -> None:
         shrinkage=0.2,
         power=4.0,
     )
-    prior = np.broadcast_to(_backend.to_numpy(p.Y).mean(axis=0), (p.n_obs, len(p.label_names)))
+    xp = p.xp
+    prior = xp.zeros_like(P) + xp.mean(xp.astype(p.Y, P.dtype), axis=0)
     loss, prior_loss = multilabel_log_loss(p.Y, P), multilabel_log_loss(p.Y, prior)
     example = _example(p, q_rows, hits, scores[q_rows])
     first = curve.iloc[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gpu_moa import _backend
@@ -60,14 +59,15 @@ def label_summary(p: Profiles) -> tuple[dict[str, Any], pd.DataFrame]:
     """
     if p.Y is None:
         return {}, pd.DataFrame(columns=["positives", "fraction"])
-    Y = _backend.to_numpy(p.Y)
-    labelled = ~np.isnan(Y).any(axis=1)
-    Y = Y[labelled]
-    positives = Y.sum(axis=0).astype(np.int64)
-    per_row = Y.sum(axis=1).astype(np.int64)
+    xp = p.xp
+    row_sums = xp.sum(p.Y, axis=1)  # NaN for unlabelled (test) rows
+    labelled = _backend.to_numpy(~xp.isnan(row_sums))
+    Y = _backend.take_rows(p.Y, labelled)
+    positives = _backend.to_numpy(xp.astype(xp.sum(Y, axis=0), xp.int64))  # sums on the device
+    per_row = _backend.to_numpy(xp.astype(xp.sum(Y, axis=1), xp.int64))
     dist = pd.Series(per_row).value_counts(normalize=True).sort_index()
     counts = pd.DataFrame(
-        {"positives": positives, "fraction": positives / max(len(Y), 1)},
+        {"positives": positives, "fraction": positives / max(int(labelled.sum()), 1)},
         index=pd.Index(p.label_names, name="label"),
     ).sort_values("positives", ascending=False, kind="stable")
     stats = {
