@@ -48,20 +48,63 @@ def group_columns(obs: Any, by: str | Sequence[str], where: str) -> list[str]:
     return cols
 
 
+#: the largest feature magnitude accepted: float32 keeps about 7 digits and overflows at 3.4e38,
+#: so a sum of squares (a variance, a norm, a logistic fit) over values beyond 1e15 overflows or
+#: swamps every ordinary value
+MAX_ABS_FEATURE = 1e15
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a plain Python form of ``value`` (no ``np.str_(...)``), cut to ``limit``."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
 def check_finite(
     values: np.ndarray, columns: Sequence[str], row_ids: Sequence[Any], where: str
 ) -> None:
-    """Raise on NaN or +/-inf in a host matrix, naming the first bad row and column."""
-    bad = ~np.isfinite(values)
+    """Raise on NaN, +/-inf or a magnitude above :data:`MAX_ABS_FEATURE` in a host matrix,
+    naming the first bad row and column."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values)
+        huge = ~bad & (np.abs(values) > MAX_ABS_FEATURE)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(values[r, c]) else "infinite value"
         raise data_error(
             where,
-            f"{int(bad.sum())} NaN/inf feature value(s); first: {kind} in column {columns[c]!r} "
-            f"at row {row_ids[r]!r}",
+            f"{int(bad.sum())} NaN/inf feature value(s); first: {kind} in column "
+            f"{_short(columns[c])} at row {_short(row_ids[r])}",
             "impute or drop those rows before loading (e.g. DataFrame.dropna()), "
             "or regenerate the file",
+        )
+    if huge.any():
+        r, c = np.argwhere(huge)[0]
+        raise data_error(
+            where,
+            f"{int(huge.sum())} feature value(s) beyond +/-{MAX_ABS_FEATURE:g}, which float32 "
+            f"statistics cannot hold; first: {float(values[r, c]):g} in column "
+            f"{_short(columns[c])} at row {_short(row_ids[r])}",
+            "check the file for a corrupted or mis-scaled value (e.g. a missing-value code "
+            "such as 1e20) and fix or drop that row, or rescale the column",
+        )
+
+
+def check_magnitude_array(x: Any, name: str) -> None:
+    """Raise a :class:`DataError` when a (device) array holds a value beyond
+    :data:`MAX_ABS_FEATURE` in magnitude (two reductions, no temporary)."""
+    from gpu_moa._backend import get_namespace
+
+    xp = get_namespace(x)
+    if x.size == 0:
+        return
+    hi, lo = float(xp.max(x)), float(xp.min(x))
+    if max(hi, -lo) > MAX_ABS_FEATURE:
+        raise data_error(
+            name,
+            f"a value of {hi if hi > -lo else lo:g} is beyond +/-{MAX_ABS_FEATURE:g}, which "
+            "float32 statistics cannot hold",
+            "fix or drop the rows with extreme values, or rescale the columns",
         )
 
 

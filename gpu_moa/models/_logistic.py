@@ -19,6 +19,39 @@ from gpu_moa.models._path import as_arrays, fit_path, logits, probabilities
 DEFAULT_C_GRID = (0.001, 0.003, 0.01, 0.03)
 
 
+#: a fit whose coefficients move no logit by more than this across the data is intercept-only
+_NO_EFFECT = 1e-6
+
+
+def _warn_if_intercept_only(X: Any, Y: Any, coef: Any) -> None:
+    """Warn when varying features left every label with both classes at its intercept (e.g. one
+    extreme value swamped the others' scale), or when one column's range dwarfs the others' a
+    million-fold."""
+    xp = _backend.get_namespace(X)
+    spread = xp.astype(xp.max(X, axis=0) - xp.min(X, axis=0), xp.float64)  # (p,), no n x p copy
+    spread_h = _backend.to_numpy(spread)
+    positives = _backend.to_numpy(xp.sum(Y, axis=0))
+    both = (positives > 0) & (positives < Y.shape[0])
+    varying = spread_h > 0
+    if not varying.any() or not both.any():
+        return
+    per_label = _backend.to_numpy(xp.max(xp.abs(coef) * xp.astype(spread, coef.dtype), axis=1))
+    effect = float(per_label[both].max())
+    wide = int(np.argmax(spread_h))
+    ratio = spread_h[wide] / float(np.median(spread_h[varying]))
+    if effect < _NO_EFFECT or ratio > 1e6:
+        what = "intercept-only" if effect < _NO_EFFECT else "dominated by one feature"
+        warnings.warn(
+            f"the logistic fit is {what}"
+            f" (largest logit change across the data {effect:.3g}) although {int(varying.sum())}"
+            f" feature column(s) vary; column {wide}'s range {spread_h[wide]:.3g} is {ratio:.3g}"
+            " times the median column's: check it for extreme or mis-scaled values, rescale the"
+            " features (e.g. rank_gauss) or raise C",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 class MultilabelLogistic(ClassifierMixin, BaseEstimator):
     """L2-penalised logistic regression of every label at once, on the device of ``X``.
 
@@ -142,6 +175,7 @@ class MultilabelLogistic(ClassifierMixin, BaseEstimator):
         self.n_iter_, self.converged_ = fit.n_iter, fit.converged
         self.n_features_in_ = int(X.shape[1])
         self.classes_ = np.arange(Y.shape[1])
+        _warn_if_intercept_only(X, Y, self.coef_)
         if not fit.converged.all():
             warnings.warn(
                 f"{int((~fit.converged).sum())} label(s) reached max_iter={self.max_iter} before "

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gpu_moa import _backend
-from gpu_moa._validation import check_no_nan_array
+from gpu_moa._validation import check_magnitude_array, check_no_nan_array
 from gpu_moa.models._solver import sigmoid, solve, whiten
 
 
@@ -32,6 +32,7 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
     check_no_nan_array(X, "X")
+    check_magnitude_array(X, "X")
     if Y is None:
         return X, None
     if isinstance(Y, pd.DataFrame):

@@ -28,6 +28,7 @@ import array_api_compat
 import numpy as np
 
 from gpu_moa import _backend
+from gpu_moa._validation import data_error
 
 _FTOL = 64 * float(np.finfo(np.float64).eps)
 _C1 = 1e-4  # Armijo constant
@@ -55,7 +56,10 @@ def whiten(X: Any, *, center: bool = True) -> tuple[Whitening, Any]:
     xp = _backend.get_namespace(X)
     n, p = X.shape
     dev = _backend.array_device(X)
-    mean = xp.mean(X, axis=0) if center else xp.zeros(p, dtype=X.dtype, device=dev)
+    if center:  # accumulated in float64: one large value cannot overflow or swamp the sum
+        mean = xp.astype(xp.sum(X, axis=0, dtype=xp.float64) / n, X.dtype)
+    else:
+        mean = xp.zeros(p, dtype=X.dtype, device=dev)
     S = xp.zeros((p, p), dtype=xp.float64, device=dev)
     for start in range(0, n, _BLOCK):
         blk = X[start : min(start + _BLOCK, n), :] - mean
@@ -204,6 +208,21 @@ class _Batch:
         self.hist = [(t(s), t(y), t(rho)) for s, y, rho in self.hist]
 
 
+def _check_finite_loss(xp: ModuleType, batch: _Batch, iteration: int) -> None:
+    """Raise a :class:`DataError` when a label's objective or gradient is NaN or infinite."""
+    if bool(xp.all(xp.isfinite(batch.f)) & xp.all(xp.isfinite(batch.g))):
+        return
+    bad = _backend.to_numpy(~xp.isfinite(batch.f) | ~xp.all(xp.isfinite(batch.g), axis=0))
+    labels = _backend.to_numpy(batch.labels)[bad]
+    raise data_error(
+        "logistic fit",
+        f"the loss or its gradient became NaN/inf at iteration {iteration} for "
+        f"{labels.size} label(s) (first: label column {int(labels[0])})",
+        "the features hold values too large for float32 arithmetic: fix or drop the rows "
+        "with extreme values, rescale the columns, or use rank_gauss features",
+    )
+
+
 def solve(
     Z: Any,
     Y: Any,
@@ -225,6 +244,7 @@ def solve(
     if K == 0:
         return SolveResult(x0, np.zeros(0, np.int64), np.ones(0, bool))
     batch = _Batch(Z, Y, x0, lam, whitening, fit_intercept, memory)
+    _check_finite_loss(xp, batch, 0)
     parts, n_iter, converged = [], np.zeros(K, np.int64), np.zeros(K, bool)
     stop = batch.pgnorm() <= tol
     for it in range(max_iter + 1):
@@ -241,6 +261,7 @@ def solve(
                 break
             batch.keep(rest)
         ok, decrease = batch.step()
+        _check_finite_loss(xp, batch, it + 1)
         stop = ~ok | (decrease <= _FTOL) | (batch.pgnorm() <= tol)
     order = np.concatenate([lab for lab, _ in parts])
     x = xp.concat([blk for _, blk in parts], axis=1)
