@@ -45,7 +45,8 @@ test-quick: $(TEST_STAMP)
 # hypothesis) lacks, into the git-ignored .whl/ (about 20 MB).
 GPU_WHEELS := array-api-compat array-api-strict iterative-stratification "dask[array]" distributed \
 	umap-learn pynndescent tqdm
-GPU_IMAGE_HAS := numpy scipy scikit_learn numba llvmlite joblib threadpoolctl packaging
+GPU_IMAGE_HAS := numpy scipy scikit_learn numba llvmlite joblib threadpoolctl packaging click cloudpickle \
+	fsspec jinja2 markupsafe msgpack narwhals psutil pyyaml sortedcontainers toolz tqdm zipp
 gpu-wheels: | $(BIN)/python
 	rm -rf .whl
 	$(PIP) download --quiet --dest .whl --only-binary=:all: --python-version 3.12 \
