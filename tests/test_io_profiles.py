@@ -78,6 +78,7 @@ def test_l1000_columns_are_metadata(tmp_path, rng):
             "pert_idose": ["1 um", "10 um", "-666"],
             "pert_itime": ["24 h"] * 3,
             "cell_id": ["A375"] * 3,
+            "qc_pass": [True, False, True],
             "g-0": [0.5, 0.25, -1.0],
             "g-1": [1.5, 2.0, 0.0],
         }
@@ -85,7 +86,9 @@ def test_l1000_columns_are_metadata(tmp_path, rng):
     frame.to_csv(tmp_path / "l1000.csv", index=False)
     p = gm.io.read_profiles(tmp_path / "l1000.csv", device="cpu")
     assert p.var_names == ["g-0", "g-1"] and list(p.obs.index) == ["s1", "s2", "s3"]
-    assert {"pert_iname", "cell_id", "pert_idose", "pert_itime", "pert_dose"} <= set(p.obs)
+    assert {"pert_iname", "cell_id", "pert_idose", "pert_itime", "pert_dose", "qc_pass"} <= set(
+        p.obs
+    )
     assert p.drug_column == "pert_id" and p.is_control.tolist() == [False, False, True]
     assert p.var["kind"].tolist() == ["gene", "gene"]
 

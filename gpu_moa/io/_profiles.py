@@ -4,7 +4,9 @@ A profile table has one row per well or signature. Its metadata columns are the 
 starts with ``meta_prefix`` (pycytominer's ``Metadata_``), the ones L1000 and lish-moa name
 without a prefix (``sig_id``, ``pert_id``, ``pert_iname``, ``cell_id``, ``pert_idose``,
 ``pert_itime``, ``cp_type``, ...) and any column that is not numeric; every other column is a
-numeric feature. An optional label column holding ``label_sep``-joined MoAs becomes the
+numeric (non-boolean) feature: CellProfiler's ``Image_`` measurements too, unlike pycytominer's
+``infer_cp_features``, so drop them with ``gm.pp.feature_select(blocklist=...)`` where unwanted.
+An optional label column holding ``label_sep``-joined MoAs becomes the
 multi-hot scored labels ``Y``. :func:`write_profiles` writes the same layout back.
 """
 
@@ -227,11 +229,13 @@ def profile_columns(
     Returns
     -------
     list of str
-        Numeric columns that are neither prefixed, nor known L1000/lish-moa metadata, nor excluded.
+        Numeric, non-boolean columns that are neither prefixed, nor known L1000/lish-moa
+        metadata, nor excluded.
     """
     return [
         str(c)
         for c in frame
         if not (str(c).startswith(meta_prefix) or c in KNOWN_METADATA or c in exclude)
         and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
     ]
