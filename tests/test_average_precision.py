@@ -226,3 +226,15 @@ def test_pycytominer_plate_end_to_end(tmp_path, rng, rules):
     np.testing.assert_allclose(
         maps["mean_average_precision"], ref_maps["mean_average_precision"], atol=1e-6
     )
+
+
+def test_map_p_value_of_one_ranking_set():
+    """The run report's mAP p-value: exact for one query, chance = mean mu0."""
+    from gpu_moa.metrics._map import map_p_value
+
+    # one query, 1 positive among 4: AP is 1, 1/2, 1/3 or 1/4 with equal chance
+    p, chance = map_p_value(0.5, np.array([1, 0]), np.array([4, 9]), null_size=20000, seed=3)
+    assert p == pytest.approx(0.5, abs=0.02) and chance == pytest.approx(
+        (1 + 1 / 2 + 1 / 3 + 1 / 4) / 4
+    )
+    assert np.isnan(map_p_value(0.5, np.array([0]), np.array([3]))[0])

@@ -25,6 +25,7 @@ from scipy import sparse
 from scipy.stats import false_discovery_control
 
 from gpu_moa._validation import data_error, group_columns
+from gpu_moa.metrics._average_precision import expected_average_precision
 
 _DRAW_CELLS = 1 << 22  # null draws x positives generated at once
 
@@ -135,6 +136,39 @@ def mean_average_precision(
     table["below_p"] = table["p_value"] < threshold
     table["below_corrected_p"] = table["corrected_p_value"] < threshold
     return table
+
+
+def map_p_value(
+    observed: float, n_pos: np.ndarray, n_total: np.ndarray, *, null_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """p-value and chance level of one mAP over queries of known ranking sizes.
+
+    Parameters
+    ----------
+    observed : float
+        The mean AP of the queries.
+    n_pos, n_total : array of int
+        Positives and candidates of each query (queries without a positive are ignored).
+    null_size : int, default 1000
+        Random rankings per configuration.
+    seed : int, default 0
+        Seed of the null draws.
+
+    Returns
+    -------
+    (float, float)
+        ``(#null >= observed + 1) / (null_size + 1)`` and the expected mAP of random rankings
+        (the mean of the queries' mu0); NaN, NaN without queries.
+    """
+    keep = np.asarray(n_pos) > 0
+    if not keep.any():
+        return float("nan"), float("nan")
+    rows = pd.DataFrame({"n_pos": np.asarray(n_pos)[keep], "n_total": np.asarray(n_total)[keep]})
+    null = _null_means(rows, np.zeros(len(rows), dtype=np.int64), 1, null_size, seed)[0]
+    p_value = (np.sum(null >= observed - 1e-12) + 1.0) / (null_size + 1.0)
+    return float(p_value), float(
+        np.mean(expected_average_precision(rows["n_pos"], rows["n_total"]))
+    )
 
 
 def _null_means(

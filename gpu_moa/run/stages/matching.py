@@ -16,6 +16,7 @@ import pandas as pd
 
 from gpu_moa import _backend, pl, pp
 from gpu_moa.metrics import multilabel_log_loss
+from gpu_moa.metrics._map import map_p_value
 from gpu_moa.metrics._retrieval import (
     chance_of_hit,
     hits_of,
@@ -31,6 +32,8 @@ from gpu_moa.tl._match import match, neighbours, vote
 QUICK_DRUGS = 300
 #: queries sampled for the mAP (full run / --quick)
 MAP_QUERIES = {False: 2000, True: 300}
+#: random rankings per configuration in the mAP's null
+MAP_NULL = 1000
 #: neighbours searched (the kNN vote uses all of them, the hit-rate curve k = 1..K)
 K = 20
 CURVE_KS = (1, 2, 3, 5, 10, 20)
@@ -80,6 +83,10 @@ def run(ctx: RunContext) -> None:
     rng = np.random.default_rng(ctx.random_state)
     sample = rng.choice(q_rows, size=min(MAP_QUERIES[ctx.quick], q_rows.size), replace=False)
     m_ap = retrieval_map(p, queries=sample)
+    at = np.searchsorted(q_rows, sample)  # q_rows is sorted and holds the sample
+    map_p, map_chance = map_p_value(
+        m_ap, n_pos[at], n_cand[at], null_size=MAP_NULL, seed=ctx.random_state
+    )
     P = vote(
         _backend.to_device(idx, p.X),
         _backend.to_device(scores, p.X),
@@ -102,6 +109,8 @@ def run(ctx: RunContext) -> None:
         "precision_at_10": float(np.mean(hits[:, :10])),
         "map": m_ap,
         "map_queries": int(sample.size),
+        "map_chance": map_chance,
+        "map_p_value": map_p,
         "knn_log_loss": loss,
         "prior_log_loss": prior_loss,
     }
@@ -113,9 +122,10 @@ def run(ctx: RunContext) -> None:
         f"{q_rows.size:,} profiles with a scored MoA, the nearest other-drug profile shares an "
         f"MoA in {first['hit_rate']:.1%} of cases, against {first['chance']:.2%} for a random "
         f"profile ({first['enrichment']:.1f}x). Retrieval mAP over {sample.size:,} sampled "
-        f"queries: {m_ap:.3f}. The leave-drug-out kNN MoA predictions (k={K}, "
-        f"similarity-weighted votes shrunk to the label prior) score a log loss of {loss:.5f} "
-        f"against {prior_loss:.5f} for the prior alone (treated rows; controls, predicted 0, "
+        f"queries: {m_ap:.3f} (random rankings: {map_chance:.3f}; p = {map_p:.2g} against "
+        f"{MAP_NULL:,} random rankings of the same sizes). The leave-drug-out kNN MoA "
+        f"predictions (k={K}, similarity-weighted votes shrunk to the label prior) score a "
+        f"log loss of {loss:.5f} against {prior_loss:.5f} for the prior alone (treated rows; controls, predicted 0, "
         "would add nothing)."
     )
     ctx.sections.append(
