@@ -35,6 +35,7 @@ def _profiles(frame, xp="cpu"):
     return gm.make_profiles(frame[features].to_numpy(), obs, features, device=xp)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # oracle, const
 @pytest.mark.parametrize(
     "ops",
     [
@@ -55,6 +56,7 @@ def test_feature_select_equals_pycytominer(xp, rng, ops):
     )
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("method", ["spearman", "pearson"])
 def test_correlation_on_controls_and_blocklist(rng, method, tmp_path):
     frame = _table(rng).drop(columns=["Nuclei_nan"])
