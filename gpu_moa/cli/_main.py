@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from gpu_moa._backend import BackendUnavailableError
@@ -43,9 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every output being written is rolled back."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``gpu-moa``; returns the process exit status."""
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _dispatch(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     changes: dict[str, object] = {}
     if args.quiet:
         changes.update(progress=False, verbosity=0)
@@ -67,11 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            name = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
             print(
-                f"gpu-moa {args.command}: interrupted; no partial output was left", file=sys.stderr
+                f"gpu-moa {args.command}: interrupted ({name}); outputs are written whole at the "
+                "end, so the previous ones were left unchanged and nothing partial was written",
+                file=sys.stderr,
             )
-            return 130
+            return 143 if isinstance(exc, _Terminated) else 130
 
 
 if __name__ == "__main__":

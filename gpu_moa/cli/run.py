@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from gpu_moa import _backend, run
+from gpu_moa._atomic import atomic_dir
 from gpu_moa.cli import _cluster
+from gpu_moa.cli.train import seed_value
 from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids
 from gpu_moa.profiles import Profiles
 
@@ -31,7 +33,9 @@ def register(
     )
     p.add_argument("--out", default="out", help="output directory (default: out)")
     p.add_argument("--quick", action="store_true", help="small preset and cheaper settings")
-    p.add_argument("--seed", type=int, default=0, help="random seed for every stochastic step")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, help="random seed for every stochastic step"
+    )
     p.add_argument(
         "--cv-groups", choices=CV_GROUPS, default="drugs",
         help="drugs (default): refuse labelled data without drug ids (train_drug.csv); rows: "
@@ -39,6 +43,10 @@ def register(
     )  # fmt: skip
     _cluster.add_cluster_options(p)
     p.set_defaults(func=main)
+
+
+#: what ``--out`` holds after a run (an existing --out with anything else is not replaced)
+OUTPUT_FILES = ("metrics.json", "summary.md", "report.html", "submission.csv", "tables")
 
 
 def _has_test_files(path: Path) -> bool:
@@ -72,22 +80,26 @@ def main(args: argparse.Namespace) -> int:
         if args.data
         else datasets.default_data_dir(preset="small" if args.quick else "full")
     )
-    train, test = load_train_test(path, device)
-    if train.Y is not None:  # the baseline stage cross-validates
-        cv_group_ids(train, args.cv_groups, where=f"gpu-moa run {path}")
-    ctx = run.RunContext(
-        train=train,
-        test=test,
-        out=Path(args.out),
-        device=device,
-        quick=args.quick,
-        random_state=args.seed,
-        cv_groups=args.cv_groups,
-        source=str(path),
-    )
-    with _cluster.cluster_from_args(args) as cluster:
-        ctx.search = _cluster.search_from_args(args, cluster, train.n_obs)
-        run.run_stages(ctx)
-    files = run.write_outputs(ctx)
-    print(f"gpu-moa run: wrote {len(files)} outputs to {ctx.out}/ (open {files['report']})")
+    out = Path(args.out)
+    # --out is written whole: into a staging directory beside it, swapped in at the end
+    with atomic_dir(out, replaceable=OUTPUT_FILES, what="--out") as stage:
+        train, test = load_train_test(path, device)
+        if train.Y is not None:  # the baseline stage cross-validates
+            cv_group_ids(train, args.cv_groups, where=f"gpu-moa run {path}")
+        ctx = run.RunContext(
+            train=train,
+            test=test,
+            out=stage,
+            device=device,
+            quick=args.quick,
+            random_state=args.seed,
+            cv_groups=args.cv_groups,
+            source=str(path),
+        )
+        with _cluster.cluster_from_args(args) as cluster:
+            ctx.search = _cluster.search_from_args(args, cluster, train.n_obs)
+            run.run_stages(ctx)
+        files = run.write_outputs(ctx)
+    report = out / Path(files["report"]).relative_to(stage)
+    print(f"gpu-moa run: wrote {len(files)} outputs to {out}/ (open {report})")
     return 0

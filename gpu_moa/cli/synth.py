@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gpu_moa._atomic import atomic_dir
+
 
 def register(
     subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
@@ -46,14 +48,22 @@ def main(args: argparse.Namespace) -> int:
     """Generate and write the data set for parsed ``args``; returns the exit status."""
     from gpu_moa import datasets
 
-    files = datasets.write_synthetic(
-        Path(args.out_dir),
-        preset=args.preset,
-        random_state=args.seed,
-        layout=args.layout,
-        compress=args.compress,
-    )
+    out = Path(args.out_dir)
+    # OUT_DIR is written whole: into a staging directory beside it, swapped in at the end
+    with atomic_dir(out, replaceable=_is_synth_output, what="OUT_DIR") as stage:
+        files = datasets.write_synthetic(
+            stage,
+            preset=args.preset,
+            random_state=args.seed,
+            layout=args.layout,
+            compress=args.compress,
+        )
     if not args.quiet:
         for role, path in files.items():
-            print(f"{role}: {path}")
+            print(f"{role}: {out / Path(path).name}")
     return 0
+
+
+def _is_synth_output(name: str) -> bool:
+    """Whether an entry of an existing OUT_DIR is one an earlier ``synth`` writes."""
+    return name == "synthetic.json" or name.endswith((".csv", ".csv.zip"))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gpu_moa import _backend, dist
-from gpu_moa._atomic import atomic_path, write_text_atomic
+from gpu_moa._atomic import atomic_dir, atomic_path, write_text_atomic
 from gpu_moa.cli import _cluster
 from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids, cv_kind
 
@@ -23,6 +23,17 @@ def positive_float(text: str) -> float:
         value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """Parse a seed: an integer from 0 to 2**32 - 1 (an argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 4294967295, got {text!r}")
     return value
 
 
@@ -81,7 +92,7 @@ def register(
         help="CV folds (0 skips the CV of logistic/knn; the blend needs at least 2; default 5)",
     )  # fmt: skip
     p.add_argument("--features", choices=FEATURE_KINDS, default="rank_gauss", help="feature set")
-    p.add_argument("--seed", type=int, default=0, help="seed of the folds")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the folds")
     p.add_argument(
         "--cv-groups", choices=CV_GROUPS, default="drugs",
         help="drugs (default): refuse data without drug ids (train_drug.csv); rows: accept "
@@ -93,6 +104,8 @@ def register(
 
 #: choices of ``--model``
 MODELS = ("logistic", "knn", "blend")
+#: what ``--out`` holds after a run (an existing --out with anything else is not replaced)
+OUTPUT_FILES = ("model.json", "arrays.npz", "cv_metrics.json", "cv_labels.csv")
 
 
 def load_split(data: str | None, split: str, device: str) -> Any:
@@ -174,10 +187,12 @@ def main(args: argparse.Namespace) -> int:
     if args.C is None:
         args.C = 0.01 if on_cluster else "auto"
     device = _backend.resolve_device(args.device)
-    p = load_split(args.data, "train", device)
-    cv_group_ids(p, args.cv_groups, where=f"gpu-moa train {p.uns.get('source', args.data)}")
-    with _cluster.cluster_from_args(args) as cluster:
-        return fit_and_save(args, p, estimator_for(args, cluster, int((~p.is_control).sum())))
+    # the model directory is written whole: into a staging directory swapped in at the end
+    with atomic_dir(args.out, replaceable=OUTPUT_FILES, what="--out") as args.stage:
+        p = load_split(args.data, "train", device)
+        cv_group_ids(p, args.cv_groups, where=f"gpu-moa train {p.uns.get('source', args.data)}")
+        with _cluster.cluster_from_args(args) as cluster:
+            return fit_and_save(args, p, estimator_for(args, cluster, int((~p.is_control).sum())))
 
 
 def fit_and_save(args: argparse.Namespace, p: Any, estimator: Any) -> int:
@@ -186,7 +201,9 @@ def fit_and_save(args: argparse.Namespace, p: Any, estimator: Any) -> int:
 
     if isinstance(estimator, MoaBlend):
         return _fit_blend(args, p, estimator)
-    out = Path(args.out)
+    out = Path(getattr(args, "stage", args.out))  # main's staging directory
+    if args.folds == 1:
+        print("gpu-moa train: note: 1 fold cannot cross-validate; no CV (use --folds 2 or more)")
     info: dict[str, Any] = {"data": str(p.uns.get("source", args.data)), "rows": p.n_obs}
     if args.folds > 1:
         metrics, table = cv_report(
@@ -210,7 +227,7 @@ def fit_and_save(args: argparse.Namespace, p: Any, estimator: Any) -> int:
     model.info = info | {"C": C}
     model.save(out)
     what = f"C={C:g}" if C is not None else args.model
-    print(f"gpu-moa train: model ({what}, features={args.features}) saved to {out}/")
+    print(f"gpu-moa train: model ({what}, features={args.features}) saved to {args.out}/")
     return 0
 
 
@@ -221,7 +238,7 @@ def _fit_blend(args: argparse.Namespace, p: Any, estimator: Any) -> int:
     from gpu_moa.models import train_model
     from gpu_moa.models._blend import blend_report
 
-    out = Path(args.out)
+    out = Path(getattr(args, "stage", args.out))  # main's staging directory
     model = train_model(p, features=args.features, estimator=estimator)
     blend = model.estimator
     metrics, table = blend_report(blend, int((~p.is_control).sum()), p.n_obs)
@@ -247,5 +264,5 @@ def _fit_blend(args: argparse.Namespace, p: Any, estimator: Any) -> int:
         f"weights {weights}{per_label}, "
         f"clipped to [{metrics['clip'][0]:g}, {metrics['clip'][1]:.15g}]"
     )
-    print(f"gpu-moa train: blend model (features={args.features}) saved to {out}/")
+    print(f"gpu-moa train: blend model (features={args.features}) saved to {args.out}/")
     return 0

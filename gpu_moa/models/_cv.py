@@ -67,7 +67,7 @@ def fit_on(model: Any, features: MoaFeatures, p: Profiles) -> Any:
     est = clone(model)
     kw = {}
     if "groups" in inspect.signature(est.fit).parameters and treated.drug_column is not None:
-        kw["groups"] = treated.drug_codes()  # unknown drugs: one-row groups
+        kw["groups"] = treated.obs[treated.drug_column].to_numpy()
     return est.fit(X, treated.Y, **kw)
 
 
