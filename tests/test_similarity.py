@@ -217,3 +217,77 @@ def test_B_keyword_is_deprecated_but_works(fn):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(TypeError, match="once"):
         fn(A, R, B_=R)
+
+
+@pytest.mark.parametrize("block_rows", [None, 7, 16, 48, 61])
+@pytest.mark.parametrize("metric", ["pearson", "cosine"])
+def test_symmetric_all_vs_all_equals_brute_force_and_reference_path(xp, rng, block_rows, metric):
+    """All-vs-all computes each block pair once (its transpose feeds the column block): the
+    result equals a stable sort of the full matrix and the search against a copy of itself."""
+    A = _balanced_signs(rng, 133)
+    A[[5, 77, 120]] = A[40]  # duplicated rows across blocks: exact ties, kept on the lower index
+    if metric == "cosine":
+        A[9] = 0.0  # an all-zero row scores 0 against everything (ties with all zero scores)
+    groups = np.arange(133) // 7
+    S = _oracle(A, A, metric)
+    S = np.where(np.abs(S) < 1e-12, 0.0, np.round(S * 16) / 16)  # exact multiples of 1/16
+    for exclude_self, exclude_groups in ((True, None), (False, None), (True, (groups, groups))):
+        want = S.copy()
+        if exclude_self:
+            np.fill_diagonal(want, -np.inf)
+        if exclude_groups is not None:
+            want[groups[:, None] == groups[None, :]] = -np.inf
+        order, best = _brute_topk(want, 11)
+        kw = {"k": 11, "metric": metric, "block_rows": block_rows}
+        idx, val = gm.tl.similarity_topk(
+            xp.asarray(A), exclude_self=exclude_self, exclude_groups=exclude_groups, **kw
+        )
+        expect = np.where(np.isinf(best), -1, order)
+        np.testing.assert_array_equal(gm.to_numpy(idx), expect)
+        np.testing.assert_allclose(gm.to_numpy(val), best, atol=1e-6)
+        if exclude_self:
+            continue  # the reference path has no self to exclude
+        ref_idx, ref_val = gm.tl.similarity_topk(
+            xp.asarray(A), xp.asarray(A.copy()), exclude_groups=exclude_groups, **kw
+        )
+        np.testing.assert_array_equal(gm.to_numpy(idx), gm.to_numpy(ref_idx))
+        np.testing.assert_array_equal(gm.to_numpy(val), gm.to_numpy(ref_val))
+
+
+@pytest.mark.parametrize("n", [17, 250])
+def test_symmetric_random_rows_match_reference_path(rng, n):
+    """Random profiles (no ties): the symmetric search picks the neighbours of the row search."""
+    A = rng.standard_normal((n, 23)).astype(np.float32)
+    idx, val = gm.tl.similarity_topk(A, k=6, block_rows=32)
+    ref_idx, ref_val = gm.tl.similarity_topk(A, A.copy(), k=7)
+    order, best = _brute_topk(np.where(np.eye(n) > 0, -np.inf, _oracle(A, A, "pearson")), 6)
+    np.testing.assert_array_equal(idx, order)
+    np.testing.assert_array_equal(idx, ref_idx[:, 1:])
+    np.testing.assert_allclose(val, ref_val[:, 1:], atol=1e-6)
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_topk_rows_columns_option(xp, rng, columns):
+    S = rng.integers(-3, 4, size=(96, 64)).astype(np.float32)
+    S[:, 5] = -np.inf
+    got = topk_rows(xp.asarray(S), 7, 8, columns=columns)
+    order, best = _brute_topk(S.T if columns else S, 7)
+    np.testing.assert_array_equal(gm.to_numpy(got[0]), order)
+    np.testing.assert_array_equal(gm.to_numpy(got[1]), best)
+
+
+@pytest.mark.parametrize("chunk", [32, 48])
+def test_topk_reference_chunks_merge_exactly_with_reference(xp, rng, monkeypatch, chunk):
+    """The row-block search against a long reference merges its column chunks exactly."""
+    monkeypatch.setattr(sim, "_CPU_CHUNK_COLS", chunk)
+    A = _balanced_signs(rng, 150)
+    A[7] = A[140]
+    S = A @ A.T / A.shape[1]
+    groups = np.arange(150) // 3
+    S[groups[:, None] == groups[None, :]] = -np.inf
+    idx, val = gm.tl.similarity_topk(
+        xp.asarray(A), xp.asarray(A.copy()), k=12, block_rows=17, exclude_groups=(groups, groups)
+    )
+    order, best = _brute_topk(S, 12)
+    np.testing.assert_array_equal(gm.to_numpy(idx), order)
+    np.testing.assert_allclose(gm.to_numpy(val), best, atol=1e-6)

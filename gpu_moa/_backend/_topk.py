@@ -42,7 +42,7 @@ def _sorted_topk(S: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     return xp.astype(order, xp.int64), xp.take_along_axis(S, order, axis=1)
 
 
-def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
+def topk_rows(S: Any, k: int, g: int | None = None, *, columns: bool = False) -> tuple[Any, Any]:
     """The ``k`` largest entries of each row of ``S`` (ties to the lower column), sorted.
 
     The columns are dealt into ``G = m / g`` strided groups (column ``c`` goes to group
@@ -59,6 +59,10 @@ def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
         Entries per row, ``1 <= k <= m``.
     g : int, optional
         Group width, default :func:`group_width`.
+    columns : bool, default False
+        Select in the columns of ``S`` instead (the rows of ``S.T``, without a transposed copy:
+        the group maxima are taken over whole rows of ``S``); the result is that of
+        ``topk_rows(S.T, k, g)``.
 
     Returns
     -------
@@ -67,15 +71,19 @@ def topk_rows(S: Any, k: int, g: int | None = None) -> tuple[Any, Any]:
         Descending by value; equal values in increasing column order.
     """
     xp = get_namespace(S)
+    M, S = (S, xp.permute_dims(S, (1, 0))) if columns else (None, S)
     b, m = S.shape
     g = group_width(m, k, xp) if g is None else g
     G = m // g
     if m % g or G <= k:
         return _sorted_topk(S, k, xp)
-    if is_numpy_namespace(xp):
-        idx, top, ambiguous = _group_topk_numpy(S, k, g)
-    else:
+    if M is None:
         gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
+    else:  # the maxima of strided row groups of M: elementwise maxima of g contiguous slabs
+        gmax = xp.permute_dims(xp.max(xp.reshape(M, (g, G, b)), axis=0), (1, 0))
+    if is_numpy_namespace(xp):
+        idx, top, ambiguous = _group_topk_numpy(S, gmax, k, g)
+    else:
         best, ambiguous = _best_groups(gmax, k, xp)
         cols = _candidates(xp.astype(xp.sort(best, axis=1), xp.int64), g, G, xp)
         vals = xp.take_along_axis(S, cols, axis=1)
@@ -96,7 +104,7 @@ def _candidates(best: Any, g: int, G: int, xp: ModuleType) -> Any:
     return xp.reshape(offsets + best[:, None, :], (best.shape[0], g * best.shape[1]))
 
 
-def _group_topk_numpy(S: Any, k: int, g: int) -> tuple[Any, Any, Any]:
+def _group_topk_numpy(S: Any, gmax: Any, k: int, g: int) -> tuple[Any, Any, Any]:
     """NumPy fast path of the group selection: partitions instead of sorts.
 
     The candidates are ranked by one int64 key per entry (the float's order-preserving bit
@@ -105,9 +113,7 @@ def _group_topk_numpy(S: Any, k: int, g: int) -> tuple[Any, Any, Any]:
     """
     import numpy as np
 
-    b, m = S.shape
-    G = m // g
-    gmax = np.max(S.reshape(b, g, G), axis=1)
+    G = S.shape[1] // g
     part = np.argpartition(gmax, G - k - 1, axis=1)[:, G - k - 1 :]  # (k+1)-th largest first
     gvals = np.take_along_axis(gmax, part, axis=1)
     ambiguous = gvals[:, 0] == np.min(gvals[:, 1:], axis=1)

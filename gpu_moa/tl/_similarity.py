@@ -11,7 +11,9 @@ block height is sized from the free device memory). Within a block the k best ar
 without sorting the row: the row is cut into groups of g columns, the k groups with the best
 maxima are the only ones that can hold the k best entries, and only those k x g candidates are
 sorted. Ties go to the lower reference index, so the result equals a stable sort of the full
-similarity matrix.
+similarity matrix. An all-vs-all search (no reference) computes each pair of square blocks once,
+on and above the diagonal, and reads the transposed block for the lower triangle (see
+:mod:`gpu_moa.tl._symmetric`): half the products, the same result.
 
 Each block is copied before the product, so an all-vs-all search never multiplies a buffer by its
 own transpose (OpenBLAS 0.3.31's symmetric rank-k path crashes there on large inputs).
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array
 from gpu_moa.pp._rank import rank_rows
+from gpu_moa.tl._symmetric import merge_sorted as _merge  # _merge: also tl._connectivity's
+from gpu_moa.tl._symmetric import symmetric_topk
 
 METRICS = ("pearson", "spearman", "cosine")
 PRECISIONS = ("float32", "tf32", "float16")
@@ -34,6 +39,7 @@ _PREP_BLOCK_BYTES = 64 << 20
 _MIN_CPU_BLOCK = 128
 _CPU_BLOCK_BYTES = 192 << 20
 _CPU_CHUNK_COLS = 1 << 15
+_CPU_SQUARE_BLOCK = 2048
 
 
 def _as_matrix(X: Any, name: str) -> Any:
@@ -238,7 +244,9 @@ def similarity_topk(
         Query rows per block; by default sized so that the block's float32 scores use about
         96 MB on the CPU (or 128 rows, whichever is more, within 1/8 of the free RAM) or 1/4 of
         the free GPU memory. Besides the block, the search holds one prepared float32 copy of
-        the reference (and of the queries when they differ).
+        the reference (and of the queries when they differ). In an all-vs-all float32 search
+        the side of the square blocks (default 2,048 rows on the CPU, 1/4 of the free GPU
+        memory), plus the running top-k of every row.
     exclude_groups : (array, array), optional
         Integer group codes of the query rows and of the reference rows; pairs with equal codes
         are skipped (e.g. profiles of the same drug).
@@ -287,32 +295,25 @@ def similarity_topk(
         q_groups, r_groups = _check_groups(exclude_groups, n, m, A)
         pad = xp.full((m_pad - m,), -1, dtype=xp.int64, device=_backend.array_device(r_groups))
         r_groups = xp.concat([r_groups, pad])
-    chunk = _chunk_cols(m_pad, g, xp)
-    extra = kk * An.shape[1] * 4 * 2 if precision != "float32" else 0
-    rows = block_rows if block_rows is not None else _block_rows(n, chunk, extra, xp)
-    rows = max(1, int(rows))
-    buf = _backend.product_buffer(xp, min(rows, n) * chunk) if low_dtype is None else None
+    if reference is None and precision == "float32":  # each block pair computed once
+        rows = _square_block(m_pad, g, xp) if block_rows is None else max(1, int(block_rows))
+        groups = r_groups if exclude_groups is not None else None
+        blocks = symmetric_topk(Ref, m, kk, g, rows, groups)
+        note = f"{metric}, k={k_out}, symmetric blocks of {rows} x {rows}"
+    else:
+        chunk = _chunk_cols(m_pad, g, xp)
+        extra = kk * An.shape[1] * 4 * 2 if precision != "float32" else 0
+        rows = block_rows if block_rows is not None else _block_rows(n, chunk, extra, xp)
+        rows = max(1, int(rows))
+        groups = (q_groups, r_groups) if exclude_groups is not None else None
+        blocks = _row_blocks(An, RefT, m, kk, g, rows, chunk, groups, low_dtype)
+        note = f"{metric}, k={k_out}, blocks of {rows} x {chunk}, {precision}"
     out_idx, out_val = [], []
-    note = f"{metric}, k={k_out}, blocks of {rows} x {chunk}, {precision}"
     with (
         _backend.timed_step("tl.similarity_topk", xp, note),
         _backend.tf32_matmul(xp, precision == "tf32"),
     ):
-        for lo in range(0, n, rows):
-            hi = min(lo + rows, n)
-            # a copy of the query block: never one buffer times its own transpose
-            Q = xp.astype(An[lo:hi, :], An.dtype if low_dtype is None else low_dtype, copy=True)
-            idx, val = None, None
-            for c0 in range(0, m_pad, chunk):
-                c1 = min(c0 + chunk, m_pad)
-                S = xp.astype(_backend.matmul_into(Q, RefT[:, c0:c1], buf), xp.float32, copy=False)
-                if c1 > m:
-                    S[:, max(m - c0, 0) :] = -xp.inf
-                if exclude_groups is not None:
-                    same = q_groups[lo:hi, None] == r_groups[None, c0:c1]
-                    S = xp.where(same, -xp.inf, S)
-                part = _backend.topk_rows(S, min(kk, c1 - c0), g)
-                idx, val = _merge(idx, val, part[0] + c0, part[1], kk, xp)
+        for lo, hi, idx, val in blocks:
             if precision != "float32":
                 idx, val = _rescore(An[lo:hi, :], Ref, idx, val, xp)
             if drop_self:
@@ -321,6 +322,53 @@ def similarity_topk(
             out_idx.append(xp.where(val == -xp.inf, -1, idx))
             out_val.append(val)
     return xp.concat(out_idx, axis=0), xp.concat(out_val, axis=0)
+
+
+def _row_blocks(
+    An: Any,
+    RefT: Any,
+    m: int,
+    kk: int,
+    g: int,
+    rows: int,
+    chunk: int,
+    groups: tuple[Any, Any] | None,
+    low_dtype: Any,
+) -> Iterator[tuple[int, int, Any, Any]]:
+    """The top-``kk`` of each block of query rows against the reference (in column chunks)."""
+    xp = _backend.get_namespace(An)
+    n, m_pad = An.shape[0], RefT.shape[1]
+    buf = _backend.product_buffer(xp, min(rows, n) * chunk) if low_dtype is None else None
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        # a copy of the query block: never one buffer times its own transpose
+        Q = xp.astype(An[lo:hi, :], An.dtype if low_dtype is None else low_dtype, copy=True)
+        idx, val = None, None
+        for c0 in range(0, m_pad, chunk):
+            c1 = min(c0 + chunk, m_pad)
+            S = xp.astype(_backend.matmul_into(Q, RefT[:, c0:c1], buf), xp.float32, copy=False)
+            if c1 > m:
+                S[:, max(m - c0, 0) :] = -xp.inf
+            if groups is not None:
+                S = xp.where(groups[0][lo:hi, None] == groups[1][None, c0:c1], -xp.inf, S)
+            part = _backend.topk_rows(S, min(kk, c1 - c0), g)
+            idx, val = _merge(idx, val, part[0] + c0, part[1], kk, xp)
+        yield lo, hi, idx, val
+
+
+def _square_block(m_pad: int, g: int, xp: ModuleType) -> int:
+    """Rows (and columns) of the square blocks of an all-vs-all search, a multiple of ``g``.
+
+    On the CPU about 2,048 (16 MB of float32 scores: the GEMM near its peak rate, the top-k
+    state of every row merged a dozen times at 23,814 rows); on a GPU the largest square whose
+    scores and temporaries take 1/4 of the free memory (at most 8 GB).
+    """
+    if _backend.is_cupy_namespace(xp):
+        budget = min(_backend.free_memory_bytes(xp) // 4, 8 << 30)
+        side = int(math.isqrt(budget // 12))
+    else:
+        side = _CPU_SQUARE_BLOCK
+    return max(g, min(m_pad, side - side % g))
 
 
 def _chunk_cols(m_pad: int, g: int, xp: ModuleType) -> int:
@@ -333,16 +381,6 @@ def _chunk_cols(m_pad: int, g: int, xp: ModuleType) -> int:
     if _backend.is_cupy_namespace(xp) or m_pad <= _CPU_CHUNK_COLS * 3 // 2:
         return m_pad
     return _CPU_CHUNK_COLS - _CPU_CHUNK_COLS % g
-
-
-def _merge(idx: Any, val: Any, new_idx: Any, new_val: Any, k: int, xp: ModuleType) -> Any:
-    """The k best of two sorted candidate lists; ``idx`` holds the lower indices (ties first)."""
-    if idx is None:
-        return new_idx, new_val
-    both_idx = xp.concat([idx, new_idx], axis=1)
-    both_val = xp.concat([val, new_val], axis=1)
-    order = xp.argsort(-both_val, axis=1, stable=True)[:, :k]
-    return xp.take_along_axis(both_idx, order, axis=1), xp.take_along_axis(both_val, order, axis=1)
 
 
 def _drop_own(idx: Any, val: Any, lo: int, hi: int, xp: ModuleType) -> tuple[Any, Any]:
