@@ -184,6 +184,25 @@ def test_real_l1000_gctx_with_latin1_metadata():
     assert p.drug_column == "pert_id" and not p.is_control.any()
 
 
+def test_read_dispatches_profile_tables(tmp_path):
+    """pycytominer-style tables (Metadata_ columns, or gzip) go to read_profiles."""
+    frame = pd.DataFrame(
+        {
+            "Metadata_broad_sample": ["a", "b", "c"],
+            "Cells_x": [1.0, 2.0, 3.5],
+            "Nuclei_y": [0.0, 1.0, -1],
+        }
+    )
+    frame.to_csv(tmp_path / "plate.csv", index=False)
+    frame.to_csv(tmp_path / "plate.csv.gz", index=False, compression="gzip")
+    frame.to_parquet(tmp_path / "plate.parquet")
+    for name in ("plate.csv", "plate.csv.gz", "plate.parquet"):
+        assert gm.io.sniff(tmp_path / name) == "profiles"
+        p = gm.io.read(tmp_path / name, device="cpu")
+        np.testing.assert_array_equal(p.X, frame[["Cells_x", "Nuclei_y"]].to_numpy(np.float32))
+        assert p.var_names == ["Cells_x", "Nuclei_y"]
+
+
 def test_lish_moa_profiles_through_gctx(tmp_path, tiny_lish_moa):
     train, _ = tiny_lish_moa
     gm.io.write_gctx(train, tmp_path / "t.gctx")

@@ -8,6 +8,7 @@ from pathlib import Path
 from gpu_moa.io._gct import read_gct
 from gpu_moa.io._gctx import read_gctx
 from gpu_moa.io._lish_moa import read_lish_moa
+from gpu_moa.io._profiles import read_profiles
 from gpu_moa.io._sniff import sniff
 from gpu_moa.profiles import Profiles
 
@@ -34,7 +35,8 @@ def read(
     a Parquet file                written by :func:`write_parquet` (:func:`read_lish_moa`)
     an HDF5 file                  CMap GCTX (:func:`read_gctx`)
     a text file starting ``#1.``  CMap GCT v1.2 / v1.3 (:func:`read_gct`)
-    any other file                the annotated lish-moa CSV (plain, .gz or .zip)
+    ``Metadata_`` columns, gzip   pycytominer-style profiles (:func:`read_profiles`)
+    any other file                the annotated lish-moa CSV (plain or .zip)
     ============================  =============================================================
 
     Parameters
@@ -64,4 +66,6 @@ def read(
         return read_gctx(path, rid=rid, cid=cid, device=device)
     if kind == "gct":
         return read_gct(path, rid=rid, cid=cid, device=device)
+    if kind == "profiles":
+        return read_profiles(path, device=device)
     return read_lish_moa(path, split=split or default_split(path), device=device)

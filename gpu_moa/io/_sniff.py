@@ -11,7 +11,9 @@ from pathlib import Path
 from gpu_moa._validation import data_error
 
 #: formats :func:`sniff` recognises
-FORMATS = ("lish_moa_dir", "parquet", "gctx", "gct", "csv")
+FORMATS = ("lish_moa_dir", "parquet", "gctx", "gct", "csv", "profiles")
+#: leading bytes of the compressions only profile tables use (lish-moa ships plain or .zip CSVs)
+_COMPRESSED = (b"\x1f\x8b", b"BZh")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -20,8 +22,9 @@ def sniff(path: str | Path) -> str:
     """The format of ``path``: one of :data:`FORMATS`.
 
     A directory is a lish-moa (Kaggle) directory; a file is recognised by its magic bytes:
-    Parquet (``PAR1``), HDF5 (GCTX), a text GCT (``#1.2`` / ``#1.3``), anything else is read as
-    a CSV table (plain, ``.gz`` or ``.zip``: the CSV readers decompress and validate it).
+    Parquet (``PAR1``), HDF5 (GCTX), a text GCT (``#1.2`` / ``#1.3``). A gzip/bz2 file, or a
+    CSV/Parquet table with ``Metadata_`` columns, is a pycytominer-style profile table
+    (``"profiles"``); anything else is read as a lish-moa CSV table (plain or ``.zip``).
 
     Parameters
     ----------
@@ -49,10 +52,25 @@ def sniff(path: str | Path) -> str:
         )
     with open(path, "rb") as fh:
         head = fh.read(8)
-    if head[:4] == b"PAR1":
-        return "parquet"
     if head == _HDF5_MAGIC:
         return "gctx"
     if head[:4] in (b"#1.2", b"#1.3"):
         return "gct"
-    return "csv"
+    if head.startswith(_COMPRESSED):
+        return "profiles"
+    kind = "parquet" if head[:4] == b"PAR1" else "csv"
+    return "profiles" if any(c.startswith("Metadata_") for c in _columns(path, kind)) else kind
+
+
+def _columns(path: Path, kind: str) -> list[str]:
+    """Column names of a Parquet file (its schema) or of a CSV (its first line)."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception:  # noqa: BLE001 - a broken file is the reader's to report
+            return []
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20)
+    return first.decode("utf-8", errors="replace").strip().split(",")
