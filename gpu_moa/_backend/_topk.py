@@ -107,8 +107,8 @@ def _candidates(best: Any, g: int, G: int, xp: ModuleType) -> Any:
 def _group_topk_numpy(S: Any, gmax: Any, k: int, g: int) -> tuple[Any, Any, Any]:
     """NumPy fast path of the group selection: partitions instead of sorts.
 
-    The candidates are ranked by one int64 key per entry (the float's order-preserving bit
-    pattern, negated, then the candidate's position), so an unstable partition and a sort of
+    The candidates are ranked by one int64 key per entry (the float's bit pattern mapped to an
+    integer decreasing with the value, then the candidate's position), so an unstable partition and a sort of
     k keys reproduce the stable descending order.
     """
     import numpy as np
@@ -118,10 +118,18 @@ def _group_topk_numpy(S: Any, gmax: Any, k: int, g: int) -> tuple[Any, Any, Any]
     gvals = np.take_along_axis(gmax, part, axis=1)
     ambiguous = gvals[:, 0] == np.min(gvals[:, 1:], axis=1)
     cols = _candidates(np.sort(part[:, 1:], axis=1).astype(np.int64), g, G, np)
-    vals = np.take_along_axis(S, cols, axis=1) + np.float32(0.0)  # -0.0 -> +0.0
-    bits = vals.view(np.int32).astype(np.int64)
-    key = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # increasing with the float value
+    if S.flags.c_contiguous:  # a flat gather is about 2x faster than take_along_axis
+        rows = np.arange(S.shape[0], dtype=np.int64)[:, None] * S.shape[1]
+        vals = np.take(S.reshape(-1), cols + rows)
+    else:
+        vals = np.take_along_axis(S, cols, axis=1)
+    vals = vals + np.float32(0.0)  # -0.0 -> +0.0
+    bits = vals.view(np.int32)
+    # decreasing with the float value: ~bits for positive floats, the sign bit flipped for
+    # negative ones; then the candidate's position in the low bits
+    key = bits ^ ~((bits >> 31) & 0x7FFFFFFF)
     shift = max(1, (cols.shape[1] - 1).bit_length())
-    key = ((-key - 1) << shift) | np.arange(cols.shape[1], dtype=np.int64)
+    key = np.left_shift(key, shift, dtype=np.int64)
+    key |= np.arange(cols.shape[1], dtype=np.int64)
     pick = np.sort(np.partition(key, k - 1, axis=1)[:, :k], axis=1) & ((1 << shift) - 1)
     return np.take_along_axis(cols, pick, axis=1), np.take_along_axis(vals, pick, axis=1), ambiguous
