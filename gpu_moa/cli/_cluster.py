@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -12,10 +13,43 @@ from gpu_moa.dist._cluster import Cluster, cluster
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+#: ``--cluster`` values that start a local cluster
+KINDS = ("auto", "cpu", "cuda")
+#: address schemes of Dask's comms
+SCHEMES = ("tcp", "tls", "ucx", "inproc", "ws", "wss")
+
+
+def cluster_spec(text: str) -> str:
+    """Parse ``--cluster``: a kind (auto, cpu, cuda) or a scheduler address [SCHEME://]HOST:PORT."""
+    if text in KINDS:
+        return text
+    scheme, sep, rest = text.partition("://") if "://" in text else ("tcp", "", text)
+    host, colon, port = rest.rpartition(":")
+    valid_host = bool(host) and "/" not in host and colon and port.isdigit()
+    if scheme in SCHEMES and (scheme == "inproc" or valid_host):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected auto, cpu, cuda or a scheduler address such as tcp://HOST:8786, got {text!r}"
+    )
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +63,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Dask (scale-out)")
     group.add_argument(
         "--cluster",
+        type=cluster_spec,
         default=None,
         metavar="auto|cpu|cuda|ADDRESS",
         help=(
@@ -42,7 +77,14 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="row partitions per matrix on the cluster (default: 2 per worker)",
+        help="row partitions per matrix on the cluster (default: 2 per worker; at most one per row)",
+    )
+    group.add_argument(
+        "--cluster-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the scheduler of --cluster ADDRESS (default: 10)",
     )
 
 
@@ -54,9 +96,9 @@ def cluster_from_args(args: argparse.Namespace) -> AbstractContextManager[Cluste
     spec = getattr(args, "cluster", None)
     if spec is None:
         return nullcontext(None)
-    if spec in ("auto", "cpu", "cuda"):
+    if spec in KINDS:
         return cluster(spec)
-    return cluster(address=spec)
+    return cluster(address=spec, timeout=getattr(args, "cluster_timeout", 10.0))
 
 
 def chunk_rows_for(n_rows: int, args_or_partitions: Any, c: Cluster | None = None) -> int | None:
@@ -81,6 +123,12 @@ def chunk_rows_for(n_rows: int, args_or_partitions: Any, c: Cluster | None = Non
         partitions = 2 * max(c.n_workers, 1)
     if partitions is None:
         return None
+    if int(partitions) > n_rows > 0:
+        print(
+            f"gpu-moa: note: {partitions} partitions for {n_rows} rows; using {n_rows} (one row each)",
+            file=sys.stderr,
+        )
+        partitions = n_rows
     return max(1, math.ceil(n_rows / int(partitions)))
 
 

@@ -7,9 +7,11 @@ them.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from types import ModuleType, TracebackType
 from typing import Any
@@ -108,6 +110,7 @@ def cluster(
     *,
     processes: bool = False,
     threads_per_worker: int | None = None,
+    timeout: float = 10.0,
     **kwargs: Any,
 ) -> Cluster:
     """Start a local Dask cluster, or connect to a running scheduler.
@@ -127,6 +130,8 @@ def cluster(
         NumPy's matrix products release the GIL).
     threads_per_worker : int, optional
         Threads per CPU worker (default 1 when ``n_workers`` is given).
+    timeout : float
+        Seconds to wait for the scheduler at ``address`` (connection and handshake).
     **kwargs
         Passed to the cluster class.
 
@@ -140,11 +145,13 @@ def cluster(
     BackendUnavailableError
         When distributed (``pip install 'gpu_moa[dask]'``) or, for "cuda", dask-cuda
         (``pip install 'gpu_moa[dask-cuda]'``) or a GPU is missing.
+    DataError
+        When no Dask scheduler answers at ``address`` within ``timeout`` seconds (refused,
+        unreachable, or something else listening there); the message names the address.
     """
     distributed = import_dask("distributed")
     if address is not None:
-        logger.info("dask: connecting to the scheduler at %s", address)
-        return Cluster(distributed.Client(address), None, "address")
+        return _connect(distributed, address, timeout)
     kind = _resolve_kind(kind)
     if kind == "cuda":
         dask_cuda = import_dask("dask_cuda")
@@ -166,6 +173,45 @@ def cluster(
         raise
     logger.info("dask: started %s with %d worker(s)", type(local).__name__, len(local.workers))
     return Cluster(client, local, kind)
+
+
+async def _probe(distributed: ModuleType, address: str, timeout: float) -> None:
+    """Ask ``address`` for its identity, all within ``timeout`` seconds: something that is not a
+    Dask scheduler (an HTTP server, a silent or garbling peer) fails here, never hangs."""
+
+    async def ask() -> None:
+        comm = await distributed.comm.connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            reply = await comm.read()
+        finally:
+            comm.abort()
+        if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+            raise OSError(f"the peer answered {str(reply)[:80]!r}, not as a Dask scheduler")
+
+    await asyncio.wait_for(ask(), timeout)
+
+
+def _connect(distributed: ModuleType, address: str, timeout: float) -> Cluster:
+    """A :class:`Cluster` on the scheduler at ``address``; every failure a :class:`DataError`."""
+    from gpu_moa._validation import data_error
+
+    logger.info("dask: connecting to the scheduler at %s (timeout %g s)", address, timeout)
+    try:
+        with ThreadPoolExecutor(1) as pool:  # its own event loop, also under a running one
+            pool.submit(asyncio.run, _probe(distributed, address, timeout)).result()
+        client = distributed.Client(address, timeout=timeout)
+    except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001 - any failure, one message
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}"
+        detail = detail if len(detail) <= 200 else detail[:197] + "..."
+        raise data_error(
+            f"Dask scheduler {address}",
+            f"no Dask scheduler answered there within {timeout:g} s ({detail})",
+            "check the address and port of a running `dask scheduler` (it prints its tcp:// "
+            "address; the dashboard port, usually 8787, is not it) and that this machine can "
+            "reach it, or raise --cluster-timeout",
+        ) from None
+    return Cluster(client, None, "address")
 
 
 def current_client() -> Any:
