@@ -291,3 +291,21 @@ def test_topk_reference_chunks_merge_exactly_with_reference(xp, rng, monkeypatch
     order, best = _brute_topk(S, 12)
     np.testing.assert_array_equal(gm.to_numpy(idx), order)
     np.testing.assert_allclose(gm.to_numpy(val), best, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 1), (40, 23), (7, 300)])
+def test_average_ranks_match_rankdata(xp, rng, shape):
+    """Ranks with ties (and without, the NumPy path's shortcut), signed zeros and a transposed
+    (non-contiguous) input, against SciPy."""
+    from scipy.stats import rankdata
+
+    from gpu_moa._backend import average_ranks
+
+    X = rng.standard_normal(shape)
+    Xt = np.round(X * 2) / 2
+    Xt[0] = 1.5
+    Xt[-1, ::2] = -0.0
+    for M in (X, Xt, np.ascontiguousarray(Xt.T).T):
+        np.testing.assert_array_equal(
+            gm.to_numpy(average_ranks(xp.asarray(M))), rankdata(M, axis=1)
+        )

@@ -10,8 +10,8 @@ behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in th
                    ``take_rows`` / ``take_cols``
 ``_steps``         which backend served each step, with timings (for the report)
 ``_kernels``       primitives the array API lacks, each with a labelled NumPy fast path:
-                   ``segment_sum``, ``eigh``, ``eigh_top``, ``smallest_k``, ``matmul_into``,
-                   ``interp_levels``, ``ndtri``
+                   ``segment_sum``, ``average_ranks``, ``eigh``, ``eigh_top``, ``smallest_k``,
+                   ``matmul_into``, ``interp_levels``, ``ndtri``
 ``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
 =================  ==============================================================================
 
@@ -43,6 +43,7 @@ from gpu_moa._backend._devices import (
     tf32_matmul,
 )
 from gpu_moa._backend._kernels import (
+    average_ranks,
     eigh,
     eigh_top,
     interp_levels,
@@ -79,6 +80,7 @@ __all__ = [
     "Transfer",
     "TransferLog",
     "array_device",
+    "average_ranks",
     "backend_name",
     "clear_step_log",
     "device_of",

@@ -59,6 +59,64 @@ def segment_sum(values: Any, counts: np.ndarray) -> Any:
     return hi - lo
 
 
+def average_ranks(X: Any) -> Any:
+    """Ranks 1..p within each row of ``X`` (n x p, no NaN), ties given their mean rank.
+
+    Generic path: a stable sort per row, the boundaries of runs of equal values, a gather of
+    each run's first and last position, and an argsort for the inverse permutation.
+
+    NumPy path: an unstable argsort (a run's mean rank does not depend on the order inside the
+    run) and a sort of the values (both vectorised), the run bounds by running maxima/minima
+    only for rows with ties, and a scatter instead of the inverse argsort (about 5x faster).
+
+    Returns
+    -------
+    array, shape (n, p)
+        float64 ranks (float32 when the namespace has no float64).
+    """
+    xp = get_namespace(X)
+    n, p = X.shape
+    out_dtype = xp.float64 if hasattr(xp, "float64") else xp.float32
+    dev = array_device(X)
+    if n == 0 or p == 0:
+        return xp.zeros((n, p), dtype=out_dtype, device=dev)
+    if is_numpy_namespace(xp):
+        order = np.argsort(X, axis=1)
+        ordered = np.sort(X, axis=1)
+        pos = np.arange(p, dtype=np.int64)
+        out = np.empty((n, p), dtype=np.float64)
+        flat = order + np.arange(n, dtype=np.int64)[:, None] * p
+        out.reshape(-1)[flat] = pos + 1.0
+        tie = ordered[:, 1:] == ordered[:, :-1]
+        (rows,) = np.nonzero(np.any(tie, axis=1))
+        if rows.size:  # rows with ties: each run's mean position, from running max/min bounds
+            tie = tie[rows]
+            edge = np.ones((rows.size, 1), dtype=bool)
+            starts = np.concatenate([edge, ~tie], axis=1)
+            ends = np.concatenate([~tie, edge], axis=1)
+            first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)
+            last = np.minimum.accumulate(np.where(ends, pos, p - 1)[:, ::-1], axis=1)[:, ::-1]
+            out.reshape(-1)[flat[rows]] = (first + last) * 0.5 + 1.0
+        return out
+    order = xp.argsort(X, axis=1, stable=True)
+    ordered = xp.take_along_axis(X, order, axis=1)
+    first = xp.ones((n, 1), dtype=xp.bool, device=dev)
+    starts = xp.concat([first, ordered[:, 1:] != ordered[:, :-1]], axis=1)
+    flat_starts = xp.reshape(starts, (-1,))
+    (start_pos,) = xp.nonzero(flat_starts)  # global positions of every run's first element
+    run = xp.cumulative_sum(xp.astype(flat_starts, xp.int64)) - 1  # global run of each element
+    last = xp.asarray([n * p], dtype=start_pos.dtype, device=dev)
+    run_end = xp.concat([start_pos[1:], last]) - 1
+    first, last = xp.take(start_pos, run), xp.take(run_end, run)
+    row_offset = xp.reshape(
+        xp.arange(n, dtype=xp.int64, device=dev)[:, None] * p + xp.zeros_like(order), (-1,)
+    )
+    mean_pos = xp.astype(first + last - 2 * row_offset, out_dtype) / 2.0 + 1.0
+    ranks_sorted = xp.reshape(mean_pos, (n, p))
+    inverse = xp.argsort(order, axis=1)
+    return xp.take_along_axis(ranks_sorted, inverse, axis=1)
+
+
 def eigh(S: Any) -> tuple[Any, Any]:
     """Symmetric eigendecomposition (eigenvalues ascending).
 
