@@ -47,6 +47,9 @@ class CsvTable:
 
 
 def _missing_file(path: Path) -> DataError:
+    if path.exists():  # a directory, a pipe or a device: say what it is
+        what = "a directory" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+        return data_error(str(path), f"{what}, expected a CSV file", "pass the CSV file itself")
     return data_error(
         str(path),
         "file not found",
@@ -69,10 +72,15 @@ def _payload(path: Path) -> bytes | None:
                     "zip each CSV on its own (e.g. `zip train_features.csv.zip train_features.csv`)",
                 )
             return zf.read(members[0])
-    except zipfile.BadZipFile as exc:
-        raise data_error(
-            str(path), f"not a valid zip archive ({exc})", "re-download or re-compress the file"
-        ) from exc
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError | PermissionError):
+            raise
+        raise data_error(  # corrupt, truncated, encrypted or an unsupported compression method
+            str(path),
+            f"not a readable zip archive ({type(exc).__name__}: {str(exc)[:120]})",
+            "re-download the file, or re-compress it without a password with deflate "
+            "(e.g. `zip train_features.csv.zip train_features.csv`)",
+        ) from None
 
 
 def _first_line(path: Path, payload: bytes | None) -> bytes:
@@ -96,6 +104,12 @@ def read_header(path: str | Path, *, delimiter: str = ",") -> list[str]:
             "pass the lish-moa CSV (or .csv.zip), an annotated CSV or a Parquet file; "
             "re-export the file as UTF-8 if it is a CSV in another encoding",
         ) from exc
+    if "\r" in line:
+        raise data_error(
+            str(path),
+            "lines end with a lone carriage return (CR, old Mac line endings)",
+            "convert the line endings to LF or CRLF (e.g. `tr '\\r' '\\n' < in.csv > out.csv`)",
+        )
     if not line.strip():
         raise data_error(
             str(path),
@@ -116,7 +130,7 @@ def read_header(path: str | Path, *, delimiter: str = ",") -> list[str]:
 
 def _lines(path: Path, payload: bytes | None) -> Iterator[str]:
     raw = io.BytesIO(payload) if payload is not None else open(path, "rb")  # noqa: SIM115
-    with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as text:
         yield from text
 
 
@@ -191,6 +205,7 @@ def read_csv(
     skip_rows: int = 0,
     gpu: bool = False,
     integers: bool = False,
+    encoding: str = "utf8",
 ) -> CsvTable:
     """Parse a CSV into string metadata and a float32 block of ``value_names``.
 
@@ -212,6 +227,9 @@ def read_csv(
     integers : bool
         The numeric columns should hold small non-negative integers (0/1 labels): parse them as
         uint8, which is faster, and parse again as float when some value is not one.
+    encoding : str
+        Text encoding; a file that is not valid UTF-8 is parsed again as Latin-1 (real CMap
+        files hold "10 \xb5M" in Latin-1).
 
     Raises
     ------
@@ -239,7 +257,7 @@ def read_csv(
         table = pacsv.read_csv(
             source,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=skip_rows, block_size=_BLOCK_SIZE
+                column_names=names, skip_rows=skip_rows, block_size=_BLOCK_SIZE, encoding=encoding
             ),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
@@ -247,10 +265,12 @@ def read_csv(
             ),
         )
     except pa.ArrowInvalid as exc:
-        if integers:
-            return read_csv(
-                path, value_names, names=names, delimiter=delimiter, skip_rows=skip_rows
-            )
+        retry = {"integers": False} if integers else {}
+        if "UTF8" in str(exc) and encoding == "utf8":
+            retry = {"integers": integers, "encoding": "latin-1"}
+        if retry:
+            kw = {"names": names, "delimiter": delimiter, "skip_rows": skip_rows, **retry}
+            return read_csv(path, value_names, **{"encoding": encoding, **kw})
         raise _diagnose(
             path, payload, names, value_names, str(exc), delimiter=delimiter, skip_rows=skip_rows
         ) from None

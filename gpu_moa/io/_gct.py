@@ -40,11 +40,20 @@ def _bad_header(path: Path, problem: str) -> DataError:
     )
 
 
+def _text(line: bytes) -> str:
+    """A header line as text: UTF-8 (BOM dropped), else Latin-1 (real CMap files hold
+    "10 \xb5M" in Latin-1)."""
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
 def _read_dims(path: Path) -> list[int]:
     """(n_rows, n_cols, n_row_meta, n_col_meta) from lines 1-2 (v1.2: 1 row-meta, 0 col-meta)."""
-    with open(path, encoding="utf-8-sig") as fh:
-        version = fh.readline().strip()
-        dims_line = fh.readline()
+    with open(path, "rb") as fh:
+        version = _text(fh.readline()).strip()
+        dims_line = _text(fh.readline())
     if not version:
         raise data_error(str(path), "the file is empty", "regenerate or re-download it")
     if version not in ("#1.2", "#1.3"):
@@ -105,8 +114,8 @@ def read_gct(
             "read it with gm.io.read_gctx, or gm.io.read, which picks the reader from the content",
         )
     n_rows, n_cols, n_rmeta, n_cmeta = _read_dims(path)
-    with open(path, encoding="utf-8-sig") as fh:
-        head = [fh.readline().rstrip("\r\n").split("\t") for _ in range(3 + n_cmeta)]
+    with open(path, "rb") as fh:
+        head = [_text(fh.readline()).rstrip("\r\n").split("\t") for _ in range(3 + n_cmeta)]
     names = head[2]
     if len(names) != 1 + n_rmeta + n_cols:
         raise _bad_header(

@@ -86,9 +86,17 @@ def _read_parts(path: Path, split: str, gpu: bool) -> list[dict[str, Any]]:
 
 
 def _find(folder: Path, stem: str, *, required: bool) -> Path | None:
-    for name in (f"{stem}.csv", f"{stem}.csv.zip"):
-        if (folder / name).is_file():
-            return folder / name
+    # anything of that name (a directory or a pipe is reported as such by the CSV reader)
+    found = [folder / n for n in (f"{stem}.csv", f"{stem}.csv.zip") if (folder / n).exists()]
+    if len(found) == 2:
+        warnings.warn(
+            f"{folder}: both {stem}.csv and {stem}.csv.zip exist; reading {stem}.csv "
+            "(remove one of them if they differ)",
+            UserWarning,
+            stacklevel=4,
+        )
+    if found:
+        return found[0]
     if required:
         raise data_error(
             str(folder / f"{stem}.csv"),

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from gpu_moa import _backend
 from gpu_moa._atomic import atomic_path
-from gpu_moa._validation import data_error
+from gpu_moa._validation import DataError, data_error
 from gpu_moa.io import _checks
 from gpu_moa.io._annotate import feature_var
 from gpu_moa.io._csv import to_matrix
@@ -97,9 +97,18 @@ def write_parquet(p: Profiles, path: str | Path, *, row_group_size: int = 65536)
 def _layout(schema: pa.Schema, path: Path) -> dict[str, Any]:
     """The stored layout, or one inferred from lish-moa column names for foreign files."""
     meta = schema.metadata or {}
-    if _KEY in meta:
-        return json.loads(meta[_KEY])
     names = list(schema.names)
+    if _KEY in meta:
+        try:
+            layout = json.loads(meta[_KEY])
+            wanted = [layout["sig_id"], *layout["obs"], *layout["features"]]
+            wanted += [*(layout.get("labels") or ()), *(layout.get("extra_labels") or ())]
+        except (ValueError, KeyError, TypeError):
+            raise data_error(
+                str(path), "its gpu_moa layout metadata is damaged", "regenerate the file"
+            ) from None
+        _checks.require_columns(names, wanted, str(path))
+        return layout
     features = _checks.feature_names(names, path)
     _checks.require_columns(names, ("sig_id",), str(path))
     obs = [
@@ -110,6 +119,18 @@ def _layout(schema: pa.Schema, path: Path) -> dict[str, Any]:
     }
     labels = [n for n in names if n not in set(obs) | set(features) and n in numeric]
     return {"sig_id": "sig_id", "obs": obs, "features": features, "labels": labels or None}
+
+
+def _numeric_features(table: pa.Table, features: list[str], path: Path) -> None:
+    """Raise when a feature column does not hold numbers (a foreign file with text in it)."""
+    for name in features:
+        kind = table.schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            raise data_error(
+                f"{path}, column {name!r}",
+                f"a feature column of type {kind}, not numbers",
+                "feature columns must hold numbers only; convert or drop that column",
+            )
 
 
 def _read_obs(table: pa.Table, layout: dict[str, Any], schema: pa.Schema) -> pd.DataFrame:
@@ -138,10 +159,23 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
     Rows keep their stored order; ``split`` selects rows by ``obs["split"]`` (all rows count
     as training rows when there is no such column). Test rows' labels may be NaN.
     """
-    schema = pq.read_schema(path)
-    layout = _layout(schema, path)
-    table = pq.read_table(path)
-    obs = _read_obs(table, layout, schema)
+    try:  # pyarrow, thrift, JSON and IPC errors of a damaged file become one DataError
+        schema = pq.read_schema(path)
+        layout = _layout(schema, path)
+        table = pq.read_table(path)
+        obs = _read_obs(table, layout, schema)
+        var = _read_var(schema, layout["features"])
+    except DataError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+            raise
+        raise data_error(
+            str(path),
+            f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:120]})",
+            "the file is truncated or corrupt; re-download or regenerate it",
+        ) from None
+    _numeric_features(table, layout["features"], path)
     _checks.sig_index(pd.DataFrame({"sig_id": obs.index}), path)
     for column in ("cp_type", "cp_time", "cp_dose"):
         if column in obs:
@@ -165,7 +199,7 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
         "X": X,
         "obs": obs,
         "features": features,
-        "var": _read_var(schema, features),
+        "var": var,
     }
     for key, names in (("scored", layout.get("labels")), ("extra", layout.get("extra_labels"))):
         if names is None or split == "test":
