@@ -21,19 +21,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     If the block raises (or the process is interrupted), the temporary file is removed and any
     existing file at ``path`` is left untouched, so readers never see a half-written file.
+    File-system errors name ``path``, not the temporary file.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise _naming(exc, target) from None
     os.close(fd)
     tmp_path = Path(tmp)
     _usual_mode(tmp_path, 0o666)  # mkstemp creates 0600; give the file the usual mode
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        if exc.filename in (str(tmp_path), tmp_path):
+            raise _naming(exc, target) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """The same error about ``target`` (the user's path) instead of a temporary one."""
+    return type(exc)(exc.errno, exc.strerror, str(target))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -118,7 +132,7 @@ def atomic_dir(
             tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent)
         )
     except OSError as exc:  # name the user's path, not the temporary one
-        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
+        raise _naming(exc, target) from None
     try:
         _usual_mode(stage, 0o777)
         yield stage

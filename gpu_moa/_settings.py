@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -15,9 +16,29 @@ def _valid_device(value: object) -> bool:
     return isinstance(value, str) and (value in _DEVICES or value.startswith("array_api_strict"))
 
 
+#: spellings of ``$GPU_MOA_DEVICE`` taken for "gpu" (a GPU request never falls back silently)
+_GPU_ALIASES = ("cuda", "cupy")
+
+
+def env_device_problem() -> str | None:
+    """Why ``$GPU_MOA_DEVICE`` is unusable (an unknown value), or None when unset or valid."""
+    value = os.environ.get("GPU_MOA_DEVICE", "").strip().lower()
+    if not value or value in _DEVICES or value in _GPU_ALIASES:
+        return None
+    return (
+        f"GPU_MOA_DEVICE={value[:40]!r} is not a device; use auto, cpu or gpu (cuda means gpu), "
+        "or unset it"
+    )
+
+
 def _default_device() -> str:
     value = os.environ.get("GPU_MOA_DEVICE", "auto").strip().lower() or "auto"
-    return value if value in _DEVICES else "auto"
+    if value in _GPU_ALIASES:
+        return "gpu"
+    if value not in _DEVICES:
+        warnings.warn(f"{env_device_problem()}; using auto", UserWarning, stacklevel=2)
+        return "auto"
+    return value
 
 
 @dataclass

@@ -22,7 +22,7 @@ def data_error(where: str, problem: str, fix: str) -> DataError:
 
 def _preview(items: Iterable[Any], n: int = 5) -> str:
     items = list(items)
-    shown = ", ".join(repr(i) for i in items[:n])
+    shown = ", ".join(_short(i) for i in items[:n])
     return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
 
 
@@ -144,7 +144,8 @@ def check_binary(
         r, c = np.argwhere(bad)[0]
         raise data_error(
             where,
-            f"label column {columns[c]!r} has non-binary value {values[r, c]!r} at row {row_ids[r]!r}",
+            f"label column {_short(columns[c])} has non-binary value {_short(values[r, c])} at "
+            f"row {_short(row_ids[r])}",
             "labels must be 0 or 1; fix or re-export the targets file",
         )
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 
 from gpu_moa._backend import BackendUnavailableError
-from gpu_moa._settings import settings
+from gpu_moa._settings import env_device_problem, settings
 from gpu_moa._validation import DataError
 from gpu_moa.cli import connect, evaluate, match, predict, run, synth, train, validate
 
@@ -73,6 +73,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.device is not None:
         changes["device"] = args.device
+    elif env_device_problem() is not None:  # e.g. GPU_MOA_DEVICE=tpu: never run elsewhere silently
+        print(f"gpu-moa {args.command}: error: {env_device_problem()}", file=sys.stderr)
+        return 2
     with settings.override(**changes):
         try:
             return int(args.func(args) or 0)

@@ -21,8 +21,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not 0 < value < float("inf"):  # inf would write non-standard Infinity into model.json
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
     return value
 
 
@@ -45,7 +45,7 @@ def c_value(text: str) -> float | str:
         return positive_float(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a positive number, got {text!r}"
+            f"expected 'auto' or a positive finite number, got {text!r}"
         ) from None
 
 

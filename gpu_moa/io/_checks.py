@@ -8,6 +8,7 @@ is looked up only when a check fails.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import pandas as pd
 from gpu_moa import _backend
 from gpu_moa._validation import (
     MAX_ABS_FEATURE,
+    _preview,
+    _short,
     check_allowed,
     check_binary,
     check_finite,
@@ -36,6 +39,15 @@ FEATURE_META = ("sig_id", "cp_type", "cp_time", "cp_dose")
 def feature_names(columns: Sequence[str], where: str | Path) -> list[str]:
     """The ``g-``/``c-`` feature columns of a header, in file order; raise when there are none."""
     names = [c for c in columns if c.startswith(("g-", "c-"))]
+    near = [c for c in columns if c not in names and c.strip().lower().startswith(("g-", "c-"))]
+    if near:
+        warnings.warn(
+            f"{where}: {len(near)} column(s) look like features but are not named exactly "
+            f"g-.../c-... (case or spaces): {_preview(near)}; they are ignored. Rename them "
+            "(e.g. strip spaces, lower-case the prefix) to use them",
+            UserWarning,
+            stacklevel=3,
+        )
     if not names:
         raise data_error(
             str(where),
@@ -125,9 +137,11 @@ def align_rows(ids: pd.Index, expected: pd.Index, path: Path, reference: str) ->
     if len(missing) or len(extra):
         parts = []
         if len(missing):
-            parts.append(f"{len(missing)} sig_id(s) of {reference} missing (e.g. {missing[0]!r})")
+            parts.append(
+                f"{len(missing)} sig_id(s) of {reference} missing (e.g. {_short(missing[0])})"
+            )
         if len(extra):
-            parts.append(f"{len(extra)} sig_id(s) not in {reference} (e.g. {extra[0]!r})")
+            parts.append(f"{len(extra)} sig_id(s) not in {reference} (e.g. {_short(extra[0])})")
         raise data_error(
             str(path),
             "sig_ids do not match the features: " + "; ".join(parts),
