@@ -36,6 +36,35 @@ def register(
     p.set_defaults(func=main)
 
 
+def _check_template(data: Path, labels: list[str]) -> None:
+    """Refuse a model whose labels differ from the columns of DATA's sample_submission.csv."""
+    from gpu_moa._validation import _preview, data_error
+    from gpu_moa.io._csv import read_header
+
+    names = ("sample_submission.csv", "sample_submission.csv.zip")
+    found = [data / n for n in names if data.is_dir() and (data / n).is_file()]
+    if not found:
+        return
+    template = found[0]
+    columns = [c for c in read_header(template) if c != "sig_id"]
+    missing = [c for c in columns if c not in set(labels)]
+    extra = [c for c in labels if c not in set(columns)]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(
+                f"{len(missing)} template label(s) the model lacks ({_preview(missing, 3)})"
+            )
+        if extra:
+            parts.append(f"{len(extra)} model label(s) not in the template ({_preview(extra, 3)})")
+        raise data_error(
+            str(template),
+            f"the model predicts {len(labels)} labels, the template has {len(columns)} columns: "
+            + "; ".join(parts),
+            "train the model on targets with the template's label columns",
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``gpu-moa predict``; returns the exit status."""
     from gpu_moa import io
@@ -43,6 +72,8 @@ def main(args: argparse.Namespace) -> int:
     from gpu_moa.models import TrainedModel
 
     model = TrainedModel.load(args.model)
+    if args.data:
+        _check_template(Path(args.data), model.label_names)
     p = load_split(args.data, "test", _backend.resolve_device(args.device))
     proba = model.predict(p)
     path = io.write_submission(

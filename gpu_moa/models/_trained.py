@@ -12,7 +12,9 @@ load with NumPy and the standard library on any machine, with or without a GPU.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gpu_moa._atomic import atomic_path, write_text_atomic
-from gpu_moa._validation import data_error
+from gpu_moa._validation import DataError, data_error
 from gpu_moa.models._blend import MoaBlend
 from gpu_moa.models._cv import fit_on, make_features, predict_on
 from gpu_moa.models._estimator_state import (
@@ -68,6 +70,7 @@ class TrainedModel:
             np.savez(fh, **arrays, **est_arrays)
         manifest = {
             "format": FORMAT,
+            "arrays_sha256": _sha256(folder / "arrays.npz"),  # pairs the two files
             "label_names": list(self.label_names),
             "features": spec,
             "estimator": estimator,
@@ -83,10 +86,32 @@ class TrainedModel:
         Raises
         ------
         DataError
-            When the directory has no ``model.json``/``arrays.npz``, another format, or files
-            that disagree (missing arrays, shapes that do not fit the labels or features).
+            When the directory has no ``model.json``/``arrays.npz``, another format, files
+            that disagree (missing arrays, shapes that do not fit the labels or features, an
+            ``arrays.npz`` other than the one ``model.json`` was saved with) or damaged files.
         """
         folder = Path(path)
+        try:
+            return cls._read(folder)
+        except DataError:
+            raise
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            EOFError,
+            zipfile.BadZipFile,
+        ) as err:
+            raise data_error(
+                str(folder),
+                f"the model files are damaged ({type(err).__name__}: {str(err)[:120]})",
+                "retrain the model (`gpu-moa train --out DIR`) or restore the directory",
+            ) from None
+
+    @classmethod
+    def _read(cls, folder: Path) -> TrainedModel:
+        """:meth:`load` without the translation of parsing errors."""
         manifest_path, arrays_path = folder / "model.json", folder / "arrays.npz"
         if not manifest_path.is_file() or not arrays_path.is_file():
             raise data_error(
@@ -123,7 +148,22 @@ class TrainedModel:
                 f"model.json and arrays.npz do not agree ({err})",
                 "retrain the model (`gpu-moa train --out DIR`) instead of mixing files",
             ) from None
+        digest = manifest.get("arrays_sha256")  # consistent shapes, yet another model's arrays
+        if digest is not None and digest != _sha256(arrays_path):
+            raise data_error(
+                str(folder),
+                "arrays.npz is not the file model.json was saved with (checksum differs)",
+                "retrain the model (`gpu-moa train --out DIR`) instead of mixing files",
+            )
         return cls(features, est, labels, manifest.get("info", {}))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 #: fitted attributes of :class:`MultilabelLogistic` carried over by :func:`as_single_device`
