@@ -149,6 +149,12 @@ def test_knn_votes_equal_a_plain_loop_and_skip_the_own_drug(xp, planted):
     assert not np.allclose(alone, got[-3:-2], atol=1e-3)
     with pytest.raises(ValueError, match="groups has shape"):
         knn.predict_proba(xp.asarray(Xq), groups=gq[:3])
+    keep = clone(knn).set_params(exclude_same_drug=False)
+    keep.fit(xp.asarray(X[:45]), xp.asarray(Y[:45]), groups=drugs[:45])
+    np.testing.assert_array_equal(
+        gm.to_numpy(keep.predict_proba(xp.asarray(Xq), groups=gq)),
+        gm.to_numpy(knn.predict_proba(xp.asarray(Xq))),
+    )
 
 
 def test_oof_step_equals_a_loop_over_the_folds(planted):

@@ -65,6 +65,11 @@ class KnnVotes(ClassifierMixin, BaseEstimator):
         Exponent sharpening the similarity weights.
     block_rows : int, optional
         Query rows per block of the streamed search.
+    exclude_same_drug : bool
+        When ``predict_proba`` gets the queries' drug ids (as :class:`MoaBlend` passes them for
+        its out-of-fold predictions) and ``fit`` got the training rows', training rows of a
+        query's own drug do not vote for it. False: they do, as for test rows of a drug that
+        is also in the training set.
 
     Attributes
     ----------
@@ -86,12 +91,14 @@ class KnnVotes(ClassifierMixin, BaseEstimator):
         shrinkage: float = 0.2,
         power: float = 4.0,
         block_rows: int | None = None,
+        exclude_same_drug: bool = True,
     ) -> None:
         self.k = k
         self.metric = metric
         self.shrinkage = shrinkage
         self.power = power
         self.block_rows = block_rows
+        self.exclude_same_drug = exclude_same_drug
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -133,8 +140,8 @@ class KnnVotes(ClassifierMixin, BaseEstimator):
         X : array, shape (n, p)
             Query features, in the namespace of the training rows.
         groups : array-like, shape (n,), optional
-            Drug ids of the queries: with the training ``groups``, training rows of a query's
-            own drug do not vote for it.
+            Drug ids of the queries: with the training ``groups`` (and ``exclude_same_drug``),
+            training rows of a query's own drug do not vote for it.
 
         Returns
         -------
@@ -146,7 +153,7 @@ class KnnVotes(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {X.shape[1]} features, the model {self.n_features_in_}")
         xp = _backend.get_namespace(X)
         groups = _groups(groups, X.shape[0], "groups")
-        exclude = groups is not None and self.groups_ is not None
+        exclude = self.exclude_same_drug and groups is not None and self.groups_ is not None
         reference = _profiles(
             _in(xp, self.reference_), self.groups_ if exclude else None, _in(xp, self.labels_)
         )
