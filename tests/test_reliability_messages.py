@@ -63,3 +63,20 @@ def test_file_system_errors_name_the_users_path(tmp_path):
     with pytest.raises(OSError) as err, atomic_path(blocker / "out.csv"):
         pass
     assert err.value.filename == str(blocker / "out.csv")
+
+
+@pytest.mark.parametrize("command", ["match", "connect"])
+def test_k_zero_is_a_usage_error(command, capsys):
+    with pytest.raises(SystemExit) as ext:
+        cli.build_parser().parse_args([command, "q", "--reference", "r", "--k", "0"])
+    assert ext.value.code == 2 and "must be a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_match_reports_the_k_it_used(tiny_lish_moa, tmp_path, capsys):
+    train, test = tiny_lish_moa
+    gm.io.write_lish_moa(train, tmp_path / "data", test=test)
+    out = tmp_path / "hits.csv"
+    argv = ["match", "--quiet", str(tmp_path / "data"), "--reference", str(tmp_path / "data")]
+    assert cli.main([*argv, "--k", "100000", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "up to 20 neighbours (--k 100000 capped at the reference's rows)" in printed

@@ -12,7 +12,8 @@ from typing import Any
 from gpu_moa.dist._cluster import Cluster, cluster
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """Parse a positive integer (an argparse ``type``)."""
     try:
         value = int(text)
     except ValueError:
@@ -74,7 +75,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--partitions",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="row partitions per matrix on the cluster (default: 2 per worker; at most one per row)",

@@ -38,7 +38,9 @@ def register(
         "--down", metavar="GMT", help="down sets (GMT/GRP), paired with QUERY's in order"
     )
     p.add_argument("--n-genes", type=int, default=50, help="genes per set of profile queries")
-    p.add_argument("--k", type=int, default=50, help="hits per query (default 50)")
+    p.add_argument(
+        "--k", type=_cluster.positive_int, default=50, help="hits per query (default 50)"
+    )
     p.add_argument("--score", choices=["wtcs", "ncs", "tau"], default="wtcs", help="ranking score")
     p.add_argument(
         "--by", nargs="+", default=None, metavar="COLUMN", help="NCS groups (e.g. cell_id)"

@@ -30,7 +30,9 @@ def register(
     )
     p.add_argument("query", metavar="QUERY", help="profiles to identify")
     p.add_argument("--reference", "-r", metavar="REF", required=True, help="annotated profiles")
-    p.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
+    p.add_argument(
+        "--k", type=_cluster.positive_int, default=10, help="neighbours per query (default 10)"
+    )
     p.add_argument(
         "--metric", choices=["pearson", "spearman", "cosine"], default="pearson", help="similarity"
     )
@@ -121,8 +123,10 @@ def main(args: argparse.Namespace) -> int:
             hits.to_csv(tmp, index=False)
         else:
             hits.to_parquet(tmp, index=False)
+    k = min(args.k, reference.n_obs - int(same_file))
+    capped = f" (--k {args.k} capped at the reference's rows)" if k < args.k else ""
     print(
-        f"{query.n_obs:,} queries x {args.k} neighbours ({args.metric}, {args.level} level) "
-        f"-> {len(hits):,} rows in {out}"
+        f"{query.n_obs:,} queries x up to {k} neighbours{capped} ({args.metric}, {args.level} "
+        f"level) -> {len(hits):,} rows in {out}"
     )
     return 0
