@@ -153,6 +153,20 @@ def _read_var(schema: pa.Schema, features: list[str]) -> pd.DataFrame:
     return pa.ipc.open_stream(stored).read_all().to_pandas()
 
 
+def _label_matrix(table: pa.Table) -> tuple[np.ndarray, bool]:
+    """Labels as a row-major float32 matrix, and whether they are known to be all 0/1.
+
+    uint8 columns without nulls (how :func:`write_parquet` stores binary labels) are stacked as
+    bytes: the 0/1 check then reads one byte per label and the float32 matrix comes from one
+    transposing cast, without the float64 detour of Arrow's tensor conversion.
+    """
+    columns = table.columns
+    if columns and all(c.type == pa.uint8() and c.null_count == 0 for c in columns):
+        stacked = np.stack([c.to_numpy() for c in columns])
+        return np.ascontiguousarray(stacked.T, dtype=np.float32), bool(stacked.max() <= 1)
+    return to_matrix(table), False
+
+
 def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
     """Read and validate a Parquet file into one "part" for :func:`_lish_moa.assemble`.
 
@@ -204,13 +218,12 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
     for key, names in (("scored", layout.get("labels")), ("extra", layout.get("extra_labels"))):
         if names is None or split == "test":
             continue
-        Y = to_matrix(table.select(names))
+        Y, binary = _label_matrix(table.select(names))
         Y = Y if whole else Y[rows]
         train_rows = is_train if whole else is_train[rows]
-        if train_rows.all():
-            _checks.check_labels(Y, names, obs.index, path)
-        else:
-            _checks.check_labels(Y[train_rows], names, obs.index[train_rows], path)
+        if not binary:  # (binary: every stored byte was 0 or 1)
+            keep = slice(None) if train_rows.all() else train_rows
+            _checks.check_labels(Y[keep], names, obs.index[keep], path)
         part[key] = (Y, names)
     return [part]
 
