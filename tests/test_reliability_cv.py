@@ -85,3 +85,29 @@ def test_run_cli_refuses_without_train_drug(no_drug_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "gpu-moa run" in err and "train_drug.csv" in err and "--cv-groups rows" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_max_splits_counts_whole_drugs_and_rows_of_large_ones():
+    from gpu_moa.metrics._folds import max_splits
+
+    assert max_splits(["a"] * 6 + ["b"] * 6 + ["c"] * 6) == 3
+    assert max_splits(["a"] * 6 + ["big"] * 19) == 1  # one whole drug must fill every fold
+    assert max_splits(["big"] * 19 + [None, None]) == 2  # unknown ids: groups of their own
+    assert max_splits([]) == 0
+
+
+def test_baseline_stage_adapts_its_folds_to_small_data(tiny_lish_moa, tmp_path):
+    from gpu_moa.run.stages import baseline
+
+    train = tiny_lish_moa[0]
+    ctx = gm.run.RunContext(train=train, test=None, out=tmp_path, device="cpu")
+    with gm.settings.override(progress=False):
+        baseline.run(ctx)
+    assert ctx.metrics["baseline"]["folds"] == 3  # 3 drugs: 3 folds, not the preset's
+    obs = train.obs.assign(drug_id=["ctl0"] * 3 + ["drug0"] * 18)
+    ctx = gm.run.RunContext(
+        train=train.replace(obs=obs), test=None, out=tmp_path, device="cpu", quick=True
+    )
+    baseline.run(ctx)
+    assert "baseline" not in ctx.metrics
+    assert "1 drug group(s), too few for cross-validation" in ctx.sections[-1].text

@@ -37,6 +37,34 @@ def _fold_of(labels: np.ndarray, n_splits: int, seed: int, what: str) -> np.ndar
     return fold
 
 
+def _group_codes(groups: Any) -> np.ndarray:
+    """Dense group codes; rows without a group id (NaN/None) are groups of their own."""
+    codes, uniq = pd.factorize(np.asarray(groups))
+    missing = codes < 0
+    codes[missing] = len(uniq) + np.arange(int(missing.sum()))
+    return codes
+
+
+def max_splits(groups: Any) -> int:
+    """The most folds :func:`grouped_folds` can make for these group ids.
+
+    Parameters
+    ----------
+    groups : array-like, shape (n,)
+        Group (drug) id of each row, as for :func:`grouped_folds`.
+
+    Returns
+    -------
+    int
+        The number of whole (small) groups or the rows of large groups, whichever is fewer
+        (each kind present must fill every fold); 0 without rows.
+    """
+    sizes = np.bincount(_group_codes(groups)) if len(groups) else np.zeros(0, np.int64)
+    small = sizes <= MAX_WHOLE_DRUG_ROWS
+    limits = [int(n) for n in (small.sum(), sizes[~small].sum()) if n > 0]
+    return min(limits) if limits else 0
+
+
 def grouped_folds(
     groups: Any, Y: Any, *, n_splits: int = 5, random_state: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -62,9 +90,7 @@ def grouped_folds(
     labels = (_backend.to_numpy(Y) > 0.5).astype(np.int8)
     if labels.ndim != 2 or labels.shape[0] != len(groups):
         raise ValueError(f"Y has shape {labels.shape}, expected ({len(groups)}, n_labels)")
-    codes, uniq = pd.factorize(groups)
-    missing = codes < 0  # rows without a group id are groups of their own
-    codes[missing] = len(uniq) + np.arange(int(missing.sum()))
+    codes = _group_codes(groups)
     sizes = np.bincount(codes)
     small = sizes[codes] <= MAX_WHOLE_DRUG_ROWS
     fold = np.empty(len(groups), dtype=np.int64)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from gpu_moa import _backend, pl
-from gpu_moa.metrics._folds import cv_group_ids, cv_kind
+from gpu_moa.metrics._folds import cv_group_ids, cv_kind, max_splits
 from gpu_moa.metrics._loss import multilabel_log_loss
 from gpu_moa.models._blend import MoaBlend, blend_report
 from gpu_moa.models._knn_votes import KnnVotes
@@ -58,7 +58,17 @@ def run(ctx: RunContext) -> None:
         return
     kind = cv_kind(ctx.cv_groups)  # the CLI refused data without drug ids unless opted in
     cv_group_ids(p, ctx.cv_groups, where="baseline")
-    k = FOLDS[ctx.quick]
+    possible = max_splits(p[~p.is_control].drug_codes())  # small data: fewer folds
+    k = min(FOLDS[ctx.quick], possible)
+    if k < 2:
+        ctx.sections.append(
+            Section(
+                "Baseline models",
+                f"Skipped: the treated rows hold {possible} drug group(s), too few for "
+                "cross-validation (2 or more needed).",
+            )
+        )
+        return
     blend = MoaBlend(
         (MultilabelLogistic(C=C[ctx.quick]), KnnVotes()), cv=k, random_state=ctx.random_state
     )
