@@ -108,6 +108,17 @@ def check_magnitude_array(x: Any, name: str) -> None:
         )
 
 
+def require_treated(p: Any, where: str) -> None:
+    """Raise when every row of the profiles ``p`` is a control (nothing to model or compare)."""
+    if p.n_obs and bool(p.is_control.all()):
+        raise data_error(
+            where,
+            f"all {p.n_obs} training rows are vehicle controls (cp_type ctl_vehicle); MoA models "
+            "and drug comparisons need treated rows",
+            "include the treated (trt_cp) rows in the data",
+        )
+
+
 def check_unique(ids: Sequence[Any], what: str, where: str) -> None:
     """Raise when identifiers repeat."""
     arr = np.asarray(ids, dtype=object)

@@ -111,3 +111,15 @@ def test_baseline_stage_adapts_its_folds_to_small_data(tiny_lish_moa, tmp_path):
     baseline.run(ctx)
     assert "baseline" not in ctx.metrics
     assert "1 drug group(s), too few for cross-validation" in ctx.sections[-1].text
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_all_controls_is_refused_in_words(tiny_lish_moa, tmp_path, capsys, command):
+    train, test = tiny_lish_moa
+    controls = train[np.arange(3)]  # the 3 vehicle controls only
+    gm.io.write_lish_moa(controls, tmp_path / "data", test=test)
+    out = tmp_path / "out"
+    assert cli.main([command, "--quiet", str(tmp_path / "data"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "all 3 training rows are vehicle controls" in err and "shape" not in err
+    assert "Traceback" not in err and not out.exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gpu_moa import _backend, run
 from gpu_moa._atomic import atomic_dir
+from gpu_moa._validation import require_treated
 from gpu_moa.cli import _cluster
 from gpu_moa.cli.train import seed_value
 from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids
@@ -84,8 +85,9 @@ def main(args: argparse.Namespace) -> int:
     # --out is written whole: into a staging directory beside it, swapped in at the end
     with atomic_dir(out, replaceable=OUTPUT_FILES, what="--out") as stage:
         train, test = load_train_test(path, device)
+        require_treated(train, str(path))
         if train.Y is not None:  # the baseline stage cross-validates
-            cv_group_ids(train, args.cv_groups, where=f"gpu-moa run {path}")
+            cv_group_ids(train, args.cv_groups, where=str(path))
         ctx = run.RunContext(
             train=train,
             test=test,

@@ -11,6 +11,7 @@ import numpy as np
 
 from gpu_moa import _backend, dist
 from gpu_moa._atomic import atomic_dir, atomic_path, write_text_atomic
+from gpu_moa._validation import require_treated
 from gpu_moa.cli import _cluster
 from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids, cv_kind
 
@@ -190,7 +191,9 @@ def main(args: argparse.Namespace) -> int:
     # the model directory is written whole: into a staging directory swapped in at the end
     with atomic_dir(args.out, replaceable=OUTPUT_FILES, what="--out") as args.stage:
         p = load_split(args.data, "train", device)
-        cv_group_ids(p, args.cv_groups, where=f"gpu-moa train {p.uns.get('source', args.data)}")
+        where = str(p.uns.get("source", args.data))
+        require_treated(p, where)
+        cv_group_ids(p, args.cv_groups, where=where)
         with _cluster.cluster_from_args(args) as cluster:
             return fit_and_save(args, p, estimator_for(args, cluster, int((~p.is_control).sum())))
 
