@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import reset_peak, status_mb
+from _common import reset_peak, sgemm_gflops, status_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN_FILES = (
@@ -150,6 +150,8 @@ def main() -> None:
 
     repeat = 1 if args.quick else args.repeat
     info = prepare(data, preset)
+    load_start = os.getloadavg()[0]
+    sgemm = sgemm_gflops(1024, 872, 23814, repeats=3)  # a busy machine shows up here too
     cases = [
         "pandas_c",
         "pandas_pyarrow",
@@ -204,6 +206,8 @@ def main() -> None:
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "load_avg_1min": os.getloadavg()[0],
+            "load_avg_1min_start": load_start,
+            "same_run_sgemm_gflops": round(sgemm, 1),
         },
         "data": info,
         "repeat": repeat,
