@@ -113,7 +113,7 @@ def require_treated(p: Any, where: str) -> None:
     if p.n_obs and bool(p.is_control.all()):
         raise data_error(
             where,
-            f"all {p.n_obs} training rows are vehicle controls (cp_type ctl_vehicle); MoA models "
+            f"all {p.n_obs} training rows are vehicle controls; MoA models "
             "and drug comparisons need treated rows",
             "include the treated (trt_cp) rows in the data",
         )
