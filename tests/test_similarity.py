@@ -309,3 +309,17 @@ def test_average_ranks_match_rankdata(xp, rng, shape):
         np.testing.assert_array_equal(
             gm.to_numpy(average_ranks(xp.asarray(M))), rankdata(M, axis=1)
         )
+
+
+def test_ordered_map_keeps_order(xp):
+    """Results come back in the items' order whatever order the worker threads finish in."""
+    import time
+
+    from gpu_moa._backend import ordered_map
+
+    def slow(i):
+        time.sleep(0.002 * ((7 * i) % 5))
+        return i * i
+
+    assert list(ordered_map(slow, list(range(23)), xp)) == [i * i for i in range(23)]
+    assert list(ordered_map(slow, [3], xp)) == [9]

@@ -11,7 +11,7 @@ behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in th
 ``_steps``         which backend served each step, with timings (for the report)
 ``_kernels``       primitives the array API lacks, each with a labelled NumPy fast path:
                    ``segment_sum``, ``average_ranks``, ``eigh``, ``eigh_top``, ``smallest_k``,
-                   ``matmul_into``, ``interp_levels``, ``ndtri``
+                   ``matmul_into``, ``ordered_map``, ``interp_levels``, ``ndtri``
 ``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
 =================  ==============================================================================
 
@@ -49,6 +49,7 @@ from gpu_moa._backend._kernels import (
     interp_levels,
     matmul_into,
     ndtri,
+    ordered_map,
     product_buffer,
     segment_sum,
     smallest_k,
@@ -100,6 +101,7 @@ __all__ = [
     "log_backend",
     "matmul_into",
     "ndtri",
+    "ordered_map",
     "product_buffer",
     "resolve_array_device",
     "resolve_device",

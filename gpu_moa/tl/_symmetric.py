@@ -3,6 +3,8 @@
 The prepared rows are cut into square blocks. Each pair of blocks on or above the diagonal is
 multiplied once; its scores feed the top-k of its row block directly and, read by columns, the
 top-k of its column block (the transposed block, whose scores equal the pair's mirror image).
+Block pairs are independent: :func:`gpu_moa._backend.ordered_map` may compute several at once
+(on the CPU, one per core), and their results are merged in the pairs' order.
 Processing the row blocks in order hands every row block its column blocks in increasing order
 (first the transposed ones from earlier rows, then its own row), so merging two sorted candidate
 lists with the earlier list first keeps ties on the lower index, as in one stable sort of the
@@ -11,6 +13,7 @@ whole row. Besides one block of scores, the search holds the running top-k of ev
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -62,25 +65,40 @@ def symmetric_topk(
     m_pad = P.shape[0]
     PT = xp.permute_dims(P, (1, 0))
     starts = list(range(0, m_pad, block))
+    local = threading.local()  # one product buffer per worker thread
+
+    def pair(ij: tuple[int, int]) -> tuple[Any, Any]:
+        """The row-block and (off the diagonal) the column-block top-k of one block pair."""
+        bi, bj = ij
+        lo, hi = starts[bi], min(starts[bi] + block, m_pad)
+        c0, c1 = starts[bj], min(starts[bj] + block, m_pad)
+        if not hasattr(local, "buf"):
+            local.buf = _backend.product_buffer(xp, min(block, m_pad) ** 2)
+        Q = P[lo:hi, :]
+        if bi == bj:  # a copy: never one buffer times its own transpose
+            Q = xp.asarray(Q, copy=True)
+        S = _backend.matmul_into(Q, PT[:, c0:c1], local.buf)
+        if c1 > n:  # padding columns (only in the last block, whose rows pair with it only)
+            S[:, max(n - c0, 0) :] = -xp.inf
+        if groups is not None:
+            S = xp.where(groups[lo:hi, None] == groups[None, c0:c1], -xp.inf, S)
+        idx, val = _backend.topk_rows(S, min(k, c1 - c0), g)
+        rows = (idx + c0, val)
+        if bi == bj:
+            return rows, None
+        idx, val = _backend.topk_rows(S, min(k, hi - lo), g, columns=True)
+        return rows, (idx + lo, val)
+
+    pairs = [(bi, bj) for bi in range(len(starts)) for bj in range(bi, len(starts))]
     best: list[tuple[Any, Any]] = [(None, None)] * len(starts)
-    buf = _backend.product_buffer(xp, min(block, m_pad) ** 2)
-    for bi, lo in enumerate(starts):
-        hi = min(lo + block, m_pad)
-        Q = xp.asarray(P[lo:hi, :], copy=True)  # never one buffer times its own transpose
-        for bj in range(bi, len(starts)):
-            c0, c1 = starts[bj], min(starts[bj] + block, m_pad)
-            S = _backend.matmul_into(Q, PT[:, c0:c1], buf)
-            if c1 > n:  # padding columns (only in the last block, whose rows pair with it only)
-                S[:, max(n - c0, 0) :] = -xp.inf
-            if groups is not None:
-                S = xp.where(groups[lo:hi, None] == groups[None, c0:c1], -xp.inf, S)
-            idx, val = _backend.topk_rows(S, min(k, c1 - c0), g)
-            best[bi] = merge_sorted(*best[bi], idx + c0, val, k, xp)
-            if bj > bi:
-                idx, val = _backend.topk_rows(S, min(k, hi - lo), g, columns=True)
-                best[bj] = merge_sorted(*best[bj], idx + lo, val, k, xp)
-        idx, val = best[bi]
-        best[bi] = (None, None)
-        hi = min(hi, n)
-        if hi > lo:
-            yield lo, hi, idx[: hi - lo, :], val[: hi - lo, :]
+    for (bi, bj), (rows, cols) in zip(pairs, _backend.ordered_map(pair, pairs, xp), strict=True):
+        # pairs arrive in order: every row block gets its column blocks in increasing order
+        best[bi] = merge_sorted(*best[bi], *rows, k, xp)
+        if cols is not None:
+            best[bj] = merge_sorted(*best[bj], *cols, k, xp)
+        if bj == len(starts) - 1:  # row block bi is complete
+            idx, val = best[bi]
+            best[bi] = (None, None)
+            lo, hi = starts[bi], min(starts[bi] + block, n)
+            if hi > lo:
+                yield lo, hi, idx[: hi - lo, :], val[: hi - lo, :]
