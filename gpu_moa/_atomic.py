@@ -123,7 +123,16 @@ def atomic_dir(
     OSError
         When ``path`` is not a directory or its parent is not writable (naming ``path``).
     """
-    target = Path(path)
+    target = Path(os.path.abspath(path))  # "." or "out/.." get a real name and parent
+    cwd = Path.cwd()
+    if target == cwd or target in cwd.parents:
+        from gpu_moa._validation import data_error
+
+        raise data_error(
+            str(target),
+            f"{what} is the working directory (or holds it), which the command would replace",
+            "choose a subdirectory, e.g. --out results",
+        )
     if target.exists() or target.is_symlink():
         _check_replaceable(target, replaceable, what)
     try:

@@ -165,3 +165,16 @@ def test_synth_replaces_its_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(gm.datasets, "write_synthetic", fake)
     assert cli.main(["synth", "--quiet", str(out)]) == 0
     assert sorted(os.listdir(out)) == [OUTPUT_MARKER, "train_features.csv"]
+
+
+def test_atomic_dir_refuses_the_working_directory(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for path in (".", "..", str(work)):
+        with pytest.raises(gm.DataError, match="working directory"), atomic_dir(path):
+            pass
+    with atomic_dir("results/") as stage:  # a subdirectory is fine
+        assert stage.parent == work
+        (stage / "a.txt").write_text("x")
+    assert (work / "results" / "a.txt").read_text() == "x" and debris(work) == []
