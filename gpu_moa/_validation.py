@@ -28,7 +28,8 @@ def _preview(items: Iterable[Any], n: int = 5) -> str:
 
 def require_columns(columns: Sequence[str], required: Iterable[str], where: str) -> None:
     """Raise when any of ``required`` is missing from ``columns``."""
-    missing = [c for c in required if c not in set(columns)]
+    present = set(columns)
+    missing = [c for c in required if c not in present]
     if missing:
         raise data_error(
             where,
