@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_moa import _backend
-from gpu_moa.dist._cluster import compute, current_client, import_dask
+from gpu_moa.dist._cluster import compute, import_dask
 from gpu_moa.profiles import Profiles
 
 #: how many partial results one merge task combines
@@ -57,24 +57,7 @@ def to_dask(p_or_array: Any, *, chunk_rows: int | None) -> Any:
     ):
         x = _backend.to_numpy(x)
     meta = x[(slice(0, 0),) * x.ndim]
-    client = current_client()
-    if client is not None:  # scattered to the workers, not embedded in every task graph
-        return _scattered(client, da, x, rows, meta)
     return da.from_array(x, chunks=(rows, *x.shape[1:]), meta=meta, asarray=False)
-
-
-def _scattered(client: Any, da: Any, x: Any, rows: int | str, meta: Any) -> Any:
-    """A dask array over row blocks of ``x`` scattered to the cluster (one future per block)."""
-    chunks = da.core.normalize_chunks((rows, *x.shape[1:]), shape=x.shape, dtype=x.dtype)
-    bounds = [0]
-    for size in chunks[0]:
-        bounds.append(bounds[-1] + size)
-    futures = client.scatter([x[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
-    parts = [
-        da.from_delayed(f, shape=(b - a, *x.shape[1:]), dtype=x.dtype, meta=meta)
-        for f, a, b in zip(futures, bounds[:-1], bounds[1:], strict=True)
-    ]
-    return da.concatenate(parts, axis=0) if parts else da.from_array(x, meta=meta, asarray=False)
 
 
 def row_blocks(x: Any) -> tuple[list[Any], list[int]]:
