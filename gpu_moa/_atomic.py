@@ -50,6 +50,34 @@ def _naming(exc: OSError, target: Path) -> OSError:
     return type(exc)(exc.errno, exc.strerror, str(target))
 
 
+def check_file_target(path: str | os.PathLike[str]) -> None:
+    """Raise the :class:`OSError` writing a file at ``path`` would end in, before any work.
+
+    ``path`` must not be a directory, and its nearest existing ancestor must be a writable
+    directory (missing directories in between are created at write time).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where a command will write its output file.
+
+    Raises
+    ------
+    OSError
+        IsADirectoryError, NotADirectoryError or PermissionError naming the offending path.
+    """
+    target = Path(os.path.abspath(path))
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, expected a file name", str(target))
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a path component is not a directory", str(target))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "the directory is not writable", str(parent))
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:

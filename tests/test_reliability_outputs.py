@@ -178,3 +178,17 @@ def test_atomic_dir_refuses_the_working_directory(tmp_path, monkeypatch):
         assert stage.parent == work
         (stage / "a.txt").write_text("x")
     assert (work / "results" / "a.txt").read_text() == "x" and debris(work) == []
+
+
+@pytest.mark.parametrize("command", ["match", "evaluate"])
+def test_file_outputs_are_checked_before_computing(tmp_path, capsys, command):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    for out, why in ((blocker / "hits.csv", "not a directory"), (folder, "is a directory")):
+        extra = ["--reference", "nowhere"] if command == "match" else ["--pos-sameby", "x"]
+        argv = [command, "--quiet", str(tmp_path / "missing-input"), *extra, "--out", str(out)]
+        assert cli.main(argv) == 2  # the input does not exist either: --out is checked first
+        err = capsys.readouterr().err
+        assert str(out) in err and why in err and "missing-input" not in err

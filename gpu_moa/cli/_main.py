@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from gpu_moa._atomic import check_file_target
 from gpu_moa._backend import BackendUnavailableError
 from gpu_moa._settings import env_device_problem, settings
 from gpu_moa._validation import DataError
@@ -43,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (connect, evaluate, match, predict, run, synth, train, validate):
         command.register(sub, [common])
     return parser
+
+
+#: the options naming output files, per command (directory outputs are checked by atomic_dir)
+FILE_OUTPUTS = {
+    "match": ("out",),
+    "connect": ("out",),
+    "evaluate": ("out", "map_out"),
+    "predict": ("out",),
+}
 
 
 class _Terminated(KeyboardInterrupt):
@@ -78,6 +88,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 2
     with settings.override(**changes):
         try:
+            for name in FILE_OUTPUTS.get(args.command, ()):  # fail before computing, not after
+                if getattr(args, name, None):
+                    check_file_target(getattr(args, name))
             return int(args.func(args) or 0)
         except (DataError, BackendUnavailableError) as exc:
             print(f"gpu-moa {args.command}: error: {exc}", file=sys.stderr)
