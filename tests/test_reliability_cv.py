@@ -123,3 +123,16 @@ def test_all_controls_is_refused_in_words(tiny_lish_moa, tmp_path, capsys, comma
     err = capsys.readouterr().err
     assert "all 3 training rows are vehicle controls" in err and "shape" not in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_run_adapts_to_data_too_small_for_its_defaults(tiny_lish_moa, tmp_path, capsys):
+    # one control and two treated rows of two drugs: 2 folds, C fixed (no inner CV possible),
+    # no replicates to compare and no MoA shared between drugs to find
+    train, _ = tiny_lish_moa
+    tiny = train[np.array([0, 3, 9])]
+    gm.io.write_lish_moa(tiny, tmp_path / "data")
+    out = tmp_path / "out"
+    assert cli.main(["run", "--quiet", str(tmp_path / "data"), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["baseline"]["folds"] == 2 and metrics["baseline"]["C"] == 0.01
+    assert "Traceback" not in capsys.readouterr().err

@@ -177,6 +177,10 @@ def replicate_reproducibility(
     parts = [("drugs", real, "tab:blue")]
     if null is not None:
         parts.append(("shuffled", null["mean_corr"].dropna().to_numpy(), "tab:gray"))
+    parts = [part for part in parts if part[1].size]
+    if not parts:  # no drug with two or more replicates (tiny data)
+        ax.text(0.5, 0.5, "no drug with replicates", ha="center", va="center")
+        return fig
     bins = np.linspace(min(v.min() for _, v, _ in parts), max(v.max() for _, v, _ in parts), 50)
     for name, values, colour in parts:
         ax.hist(

@@ -69,8 +69,10 @@ def run(ctx: RunContext) -> None:
             )
         )
         return
+    # C="auto" needs 3 drug groups for its inner folds inside every training fold
+    c_setting = C[ctx.quick] if possible * (k - 1) // k >= 3 else 0.01
     blend = MoaBlend(
-        (MultilabelLogistic(C=C[ctx.quick]), KnnVotes()), cv=k, random_state=ctx.random_state
+        (MultilabelLogistic(C=c_setting), KnnVotes()), cv=k, random_state=ctx.random_state
     )
     model = train_model(p, features=FEATURES, estimator=blend)
     fitted = model.estimator
@@ -102,7 +104,7 @@ def run(ctx: RunContext) -> None:
     text = (
         f"{k}-fold {kind} out-of-fold predictions (controls predicted 0). Competition metric: "
         f"label-frequency prior {metrics['prior_log_loss']:.5f}, multilabel logistic "
-        f"(C={metrics['C']:g}{' chosen by inner CV' if C[ctx.quick] == 'auto' else ''}, "
+        f"(C={metrics['C']:g}{' chosen by inner CV' if c_setting == 'auto' else ''}, "
         f"{FEATURES} features) "
         f"{metrics['logistic_log_loss']:.5f}, kNN votes {metrics['knn_log_loss']:.5f}, "
         f"blend {metrics['blend_log_loss']:.5f} ({100 * metrics['relative_improvement']:.1f}% "

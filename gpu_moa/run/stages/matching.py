@@ -79,6 +79,15 @@ def run(ctx: RunContext) -> None:
     Y, codes, q_rows = retrieval_inputs(p, "moa")
     hits, _ = hits_of(idx[q_rows], Y, q_rows)
     n_pos, n_cand = positive_counts(Y, codes, q_rows)
+    if not (n_pos > 0).any():  # tiny data: no query has another drug sharing its MoA
+        ctx.sections.append(
+            Section(
+                "Fingerprint matching",
+                f"Skipped: none of the {q_rows.size} labelled queries has a row of another drug "
+                "with a shared MoA to find.",
+            )
+        )
+        return
     curve = _curve(hits, n_pos, n_cand)
     rng = np.random.default_rng(ctx.random_state)
     sample = rng.choice(q_rows, size=min(MAP_QUERIES[ctx.quick], q_rows.size), replace=False)
