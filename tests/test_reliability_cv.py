@@ -27,10 +27,13 @@ def no_drug_dir(tmp_path, small_lish_moa_dir):
 
 def test_folds_and_cv_refuse_missing_or_empty_drug_ids(small_lish_moa):
     no_column = small_lish_moa.replace(obs=small_lish_moa.obs.drop(columns="drug_id"))
+    treated = np.flatnonzero(~small_lish_moa.is_control)
+    control = np.flatnonzero(small_lish_moa.is_control)[0]
     empty = small_lish_moa.obs.copy()
-    empty.iloc[[3, 7], empty.columns.get_loc("drug_id")] = ""
-    some_empty = small_lish_moa.replace(obs=empty)
-    for p, what in ((no_column, "no drug id column"), (some_empty, "2 of 1738 rows")):
+    empty.iloc[[*treated[[3, 7]], control], empty.columns.get_loc("drug_id")] = ""
+    some_empty = small_lish_moa.replace(obs=empty)  # the control's empty id does not count
+    cases = ((no_column, "no drug id column"), (some_empty, f"2 of {treated.size} treated rows"))
+    for p, what in cases:
         with pytest.raises(gm.DataError, match="train_drug.csv") as err:
             gm.metrics.drug_grouped_folds(p, n_splits=2)
         assert what in str(err.value) and "cv_groups='rows'" in str(err.value)

@@ -126,9 +126,9 @@ def cv_group_ids(
     p : Profiles
         Training profiles.
     cv_groups : {"drugs", "rows"}
-        "drugs" refuses profiles where any row lacks a drug id (no drug column, a missing or an
-        empty id): such rows would become one-row groups, their replicates would leak across
-        folds and the score would be inflated. "rows" accepts them (each unknown row is its own
+        "drugs" refuses profiles where any treated row lacks a drug id (no drug column, a
+        missing or an empty id): such rows would become one-row groups, their replicates would
+        leak across folds and the score would be inflated. "rows" accepts them (each unknown row is its own
         group) for an evaluation that outputs must then label as row-grouped and optimistic.
     where : str
         What to name in the error message.
@@ -150,13 +150,15 @@ def cv_group_ids(
             "pass 'drugs' or 'rows'",
         )
     codes = p.drug_codes()
-    unknown = int((codes < 0).sum())
+    treated = ~p.is_control  # controls are never trained on: their ids do not matter
+    unknown = int(((codes < 0) & treated).sum())
     if unknown and cv_groups == "drugs":
         column = p.drug_column
         what = (
             "the profiles have no drug id column (drug_id, from train_drug.csv)"
             if column is None
-            else f"{unknown} of {p.n_obs} rows have a missing or empty {column!r}"
+            else f"{unknown} of {int(treated.sum())} treated rows have a missing or empty "
+            f"{column!r}"
         )
         raise data_error(
             where,
