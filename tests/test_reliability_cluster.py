@@ -98,4 +98,3 @@ def test_partitions_are_capped_at_the_rows_with_a_note(capsys):
     assert _cluster.chunk_rows_for(5, 5000) == 1
     assert "5000 partitions for 5 rows; using 5" in capsys.readouterr().err
     assert _cluster.chunk_rows_for(100, 3) == 34 and capsys.readouterr().err == ""
-
