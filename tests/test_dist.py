@@ -221,6 +221,23 @@ def test_similarity_topk_all_vs_all_and_groups(dask_cluster, rng):
     assert small[0].shape == (4, 3)
 
 
+@pytest.mark.parametrize("exclude_self", [True, False])
+def test_similarity_topk_all_vs_all_symmetric_pairs_equal_single_device(
+    dask_cluster, rng, exclude_self
+):
+    """All-vs-all runs each off-diagonal pair of partitions once (both directions from one
+    product): equal to the single-device search, exact ties and groups included."""
+    A = np.repeat(rng.integers(-2, 3, size=(40, 12)), 3, axis=0).astype(np.float32)  # ties
+    groups = rng.integers(0, 15, 120)
+    for kw in ({}, {"exclude_groups": (groups, groups)}):
+        idx, scores = gm.dist.similarity_topk(
+            A, k=7, exclude_self=exclude_self, chunk_rows=ODD, block_rows=16, **kw
+        )
+        want_idx, want_scores = gm.tl.similarity_topk(A, k=7, exclude_self=exclude_self, **kw)
+        np.testing.assert_array_equal(idx, want_idx)
+        np.testing.assert_allclose(scores, want_scores, atol=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["gctx", "parquet"])
 def test_similarity_topk_stream_equals_in_memory(tmp_path, rng, fmt):
     R = rng.normal(size=(203, 12)).astype(np.float32)

@@ -323,3 +323,20 @@ def test_ordered_map_keeps_order(xp):
 
     assert list(ordered_map(slow, list(range(23)), xp)) == [i * i for i in range(23)]
     assert list(ordered_map(slow, [3], xp)) == [9]
+
+
+@pytest.mark.parametrize("block_rows", [None, 5, 16])
+def test_pair_topk_equals_both_directions(xp, rng, block_rows):
+    """One pass over A @ B.T gives A's neighbours in B and B's in A, with groups and ties."""
+    A, B = _balanced_signs(rng, 37), _balanced_signs(rng, 58)
+    B[[3, 40]] = A[7]  # exact ties across blocks
+    ga, gb = np.arange(37) % 5, np.arange(58) % 7
+    (ia, va), (ib, vb) = sim.pair_topk(
+        xp.asarray(A), xp.asarray(B), k=9, block_rows=block_rows, exclude_groups=(ga, gb)
+    )
+    S = A @ B.T / A.shape[1]
+    S[ga[:, None] == gb[None, :]] = -np.inf
+    for got_idx, got_val, M in ((ia, va, S), (ib, vb, S.T)):
+        order, best = _brute_topk(M, 9)
+        np.testing.assert_array_equal(gm.to_numpy(got_idx), np.where(np.isinf(best), -1, order))
+        np.testing.assert_allclose(gm.to_numpy(got_val), best, atol=1e-6)

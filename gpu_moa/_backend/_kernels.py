@@ -8,6 +8,7 @@ these helpers instead of branching on the backend themselves.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -192,9 +193,12 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iter
     Generic path: one call after the other. NumPy path: the calls run on one worker thread per
     CPU core (at most 4), a few items ahead, with BLAS limited to one thread each: the GEMM and
     the top-k selection of independent score blocks then overlap (NumPy releases the GIL in
-    both), instead of the second core idling through every single-threaded selection.
+    both), instead of the second core idling through every single-threaded selection. Only
+    from the main thread: a worker thread (a Dask task) is one of several already, and BLAS
+    thread limits are process-wide.
     """
-    workers = min(4, os.cpu_count() or 1) if is_numpy_namespace(xp) else 1
+    main = threading.current_thread() is threading.main_thread()
+    workers = min(4, os.cpu_count() or 1) if is_numpy_namespace(xp) and main else 1
     if workers < 2 or len(items) < 2:
         yield from map(fn, items)
         return

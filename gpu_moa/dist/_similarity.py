@@ -3,7 +3,9 @@
 Each task runs the single-device :func:`gpu_moa.tl.similarity_topk` on one query block against
 one reference partition and shifts the neighbour indices by the partition's offset; partial
 results are merged in a tree that keeps the k best, ties going to the lower global index, so the
-result equals the single-device one.
+result equals the single-device one. An all-vs-all search (float32) runs only the pairs of
+partitions on and above the diagonal: an off-diagonal pair's products also give the second
+partition's neighbours among the first (:func:`local_pair_topk`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 from gpu_moa import _backend
 from gpu_moa.dist._array import row_blocks, to_dask, tree_reduce
-from gpu_moa.tl._similarity import deprecated_reference
 from gpu_moa.dist._cluster import compute, import_dask
+from gpu_moa.tl._similarity import deprecated_reference
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,25 @@ def local_topk(query: Any, ref: Any, offset: int, *, same_block: bool = False, *
     ref = None if same_block else _backend.to_device(ref, query)
     idx, scores = single_topk(query, ref, **kw)
     return TopK(xp.where(idx >= 0, idx + offset, idx), scores)
+
+
+def local_pair_topk(
+    query: Any, ref: Any, q_offset: int, r_offset: int, **kw: Any
+) -> tuple[TopK, TopK]:
+    """An off-diagonal pair of partitions of an all-vs-all search, both directions at once.
+
+    The query rows' best reference rows and the reference rows' best query rows, with global
+    indices, from one pass over the pair's block products (:func:`gpu_moa.tl._similarity.
+    pair_topk`); ``kw``: ``k``, ``metric``, ``block_rows``, ``exclude_groups``.
+    """
+    from gpu_moa.tl._similarity import pair_topk
+
+    xp = _backend.get_namespace(query)
+    (qi, qs), (ri, rs) = pair_topk(query, _backend.to_device(ref, query), **kw)
+    return (
+        TopK(xp.where(qi >= 0, qi + r_offset, qi), qs),
+        TopK(xp.where(ri >= 0, ri + q_offset, ri), rs),
+    )
 
 
 def _groups_kw(exclude_groups: Any, q: slice, r: slice) -> dict[str, Any]:
@@ -117,19 +138,30 @@ def similarity_topk(
         "precision": precision,
     }
     merge = functools.partial(merge_topk, k=k)
-    per_query = []
+    # all-vs-all in float32: each off-diagonal pair of partitions once, feeding both
+    symmetric = reference is None and precision == "float32"
+    pair_kw = {"k": k, "metric": metric, "block_rows": block_rows}
+    parts: list[list[Any]] = [[] for _ in q_blocks]
     for qi, (qb, qlo) in enumerate(zip(q_blocks, q_offsets, strict=True)):
         qs = slice(qlo, qlo + qa.chunks[0][qi])
-        parts = []
         for ri, (rb, rlo) in enumerate(zip(r_blocks, r_offsets, strict=True)):
+            if symmetric and ri < qi:
+                continue
             rs = slice(rlo, rlo + ra.chunks[0][ri])
+            groups = _groups_kw(exclude_groups, qs, rs)
+            if symmetric and ri > qi:
+                fn = functools.partial(local_pair_topk, **pair_kw, **groups)
+                both = delayed(fn, nout=2)(qb, rb, qlo, rlo)
+                parts[qi].append(both[0])
+                parts[ri].append(both[1])
+                continue
             same = reference is None and qi == ri
-            fn = functools.partial(
-                local_topk, same_block=same, **kw, **_groups_kw(exclude_groups, qs, rs)
-            )
-            parts.append(delayed(fn)(qb, rb, rlo))
-        per_query.append(tree_reduce(parts, merge))
-    results = compute(*per_query, desc="similarity top-k")
+            fn = functools.partial(local_topk, same_block=same, **kw, **groups)
+            parts[qi].append(delayed(fn)(qb, rb, rlo))
+    per_query = [tree_reduce(p, merge) for p in parts]
+    # one collection: pair tasks feed two query blocks, and separately computed collections
+    # may release such a shared task as soon as the first of them is done
+    (results,) = compute(delayed(list)(per_query), desc="similarity top-k")
     xp = _backend.get_namespace(results[0].scores)
     return (
         xp.concat([r.indices for r in results], axis=0),

@@ -30,8 +30,8 @@ from typing import Any
 from gpu_moa import _backend
 from gpu_moa._validation import DataError, check_no_nan_array
 from gpu_moa.pp._rank import rank_rows
+from gpu_moa.tl._symmetric import cross_topk, symmetric_topk
 from gpu_moa.tl._symmetric import merge_sorted as _merge  # _merge: also tl._connectivity's
-from gpu_moa.tl._symmetric import symmetric_topk
 
 METRICS = ("pearson", "spearman", "cosine")
 PRECISIONS = ("float32", "tf32", "float16")
@@ -322,6 +322,44 @@ def similarity_topk(
             out_idx.append(xp.where(val == -xp.inf, -1, idx))
             out_val.append(val)
     return xp.concat(out_idx, axis=0), xp.concat(out_val, axis=0)
+
+
+def pair_topk(
+    A: Any,
+    B: Any,
+    *,
+    k: int,
+    metric: str = "pearson",
+    block_rows: int | None = None,
+    exclude_groups: tuple[Any, Any] | None = None,
+) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """Both directions of one search, each block product computed once (float32).
+
+    Equals ``(similarity_topk(A, B, k=k), similarity_topk(B, A, k=k))`` with the group codes
+    swapped for the second: the off-diagonal pairs of partitions of an all-vs-all search
+    (:func:`gpu_moa.dist.similarity_topk`) need both and compute their product once.
+    ``block_rows`` is the side of the square blocks; slots without a valid neighbour hold -1
+    and -inf.
+    """
+    A, B = _checked_pair(A, B)
+    xp = _backend.get_namespace(A)
+    na, nb = A.shape[0], B.shape[0]
+    g = _backend.group_width(max(na, nb), k, xp)
+
+    def padded(n: int) -> int:
+        return n if n // g <= k else g * math.ceil(n / g)
+
+    ma, mb = padded(na), padded(nb)
+    ga = gb = None
+    if exclude_groups is not None:
+        ga, gb = _check_groups(exclude_groups, na, nb, A)
+        dev = _backend.array_device(ga)
+        ga = xp.concat([ga, xp.full((ma - na,), -1, dtype=xp.int64, device=dev)])
+        gb = xp.concat([gb, xp.full((mb - nb,), -1, dtype=xp.int64, device=dev)])
+    block = _square_block(max(ma, mb), g, xp) if block_rows is None else max(1, int(block_rows))
+    Pa, Pb = prepare(A, metric, rows=ma), prepare(B, metric, rows=mb)
+    parts = cross_topk(Pa, Pb, na, nb, k, g, block, ga, gb)
+    return tuple((xp.where(val == -xp.inf, -1, idx), val) for idx, val in parts)  # type: ignore[return-value]
 
 
 def _row_blocks(

@@ -34,6 +34,49 @@ def merge_sorted(
     return xp.take_along_axis(both_idx, order, axis=1), xp.take_along_axis(both_val, order, axis=1)
 
 
+def _block_pairs(
+    Pa: Any, Pb: Any, na: int, nb: int, k: int, g: int, block: int, ga: Any, gb: Any, same: bool
+) -> Iterator[tuple[tuple[int, int], tuple[Any, Any], Any]]:
+    """The row and column top-k of every square block pair of ``Pa @ Pb.T``, in pair order.
+
+    Pairs run over (row block, column block) row-major; with ``same`` (``Pa`` is ``Pb``) only
+    those on and above the diagonal, whose diagonal blocks give rows only (column part None).
+    Rows from ``na`` and columns from ``nb`` are padding (scored -inf); pairs with equal group
+    codes (``ga`` of the rows, ``gb`` of the columns) score -inf.
+    """
+    xp = _backend.get_namespace(Pa)
+    ma, mb = Pa.shape[0], Pb.shape[0]
+    PbT = xp.permute_dims(Pb, (1, 0))
+    sa, sb = list(range(0, ma, block)), list(range(0, mb, block))
+    local = threading.local()  # one product buffer per worker thread
+
+    def pair(ij: tuple[int, int]) -> tuple[tuple[Any, Any], Any]:
+        bi, bj = ij
+        lo, hi = sa[bi], min(sa[bi] + block, ma)
+        c0, c1 = sb[bj], min(sb[bj] + block, mb)
+        if not hasattr(local, "buf"):
+            local.buf = _backend.product_buffer(xp, min(block, ma) * min(block, mb))
+        diagonal = same and bi == bj
+        Q = xp.asarray(Pa[lo:hi, :], copy=True) if diagonal else Pa[lo:hi, :]  # never P @ P.T
+        S = _backend.matmul_into(Q, PbT[:, c0:c1], local.buf)
+        if c1 > nb:
+            S[:, max(nb - c0, 0) :] = -xp.inf
+        if hi > na and not diagonal:
+            S[max(na - lo, 0) :, :] = -xp.inf
+        if ga is not None:
+            S = xp.where(ga[lo:hi, None] == gb[None, c0:c1], -xp.inf, S)
+        idx, val = _backend.topk_rows(S, min(k, c1 - c0), g)
+        rows = (idx + c0, val)
+        if diagonal:
+            return rows, None
+        idx, val = _backend.topk_rows(S, min(k, hi - lo), g, columns=True)
+        return rows, (idx + lo, val)
+
+    pairs = [(bi, bj) for bi in range(len(sa)) for bj in range(bi if same else 0, len(sb))]
+    for ij, (rows, cols) in zip(pairs, _backend.ordered_map(pair, pairs, xp), strict=True):
+        yield ij, rows, cols
+
+
 def symmetric_topk(
     P: Any, n: int, k: int, g: int, block: int, groups: Any = None
 ) -> Iterator[tuple[int, int, Any, Any]]:
@@ -62,43 +105,44 @@ def symmetric_topk(
         Their top-k, best first, equal scores in increasing column order.
     """
     xp = _backend.get_namespace(P)
-    m_pad = P.shape[0]
-    PT = xp.permute_dims(P, (1, 0))
-    starts = list(range(0, m_pad, block))
-    local = threading.local()  # one product buffer per worker thread
-
-    def pair(ij: tuple[int, int]) -> tuple[Any, Any]:
-        """The row-block and (off the diagonal) the column-block top-k of one block pair."""
-        bi, bj = ij
-        lo, hi = starts[bi], min(starts[bi] + block, m_pad)
-        c0, c1 = starts[bj], min(starts[bj] + block, m_pad)
-        if not hasattr(local, "buf"):
-            local.buf = _backend.product_buffer(xp, min(block, m_pad) ** 2)
-        Q = P[lo:hi, :]
-        if bi == bj:  # a copy: never one buffer times its own transpose
-            Q = xp.asarray(Q, copy=True)
-        S = _backend.matmul_into(Q, PT[:, c0:c1], local.buf)
-        if c1 > n:  # padding columns (only in the last block, whose rows pair with it only)
-            S[:, max(n - c0, 0) :] = -xp.inf
-        if groups is not None:
-            S = xp.where(groups[lo:hi, None] == groups[None, c0:c1], -xp.inf, S)
-        idx, val = _backend.topk_rows(S, min(k, c1 - c0), g)
-        rows = (idx + c0, val)
-        if bi == bj:
-            return rows, None
-        idx, val = _backend.topk_rows(S, min(k, hi - lo), g, columns=True)
-        return rows, (idx + lo, val)
-
-    pairs = [(bi, bj) for bi in range(len(starts)) for bj in range(bi, len(starts))]
-    best: list[tuple[Any, Any]] = [(None, None)] * len(starts)
-    for (bi, bj), (rows, cols) in zip(pairs, _backend.ordered_map(pair, pairs, xp), strict=True):
+    last = (P.shape[0] - 1) // block
+    best: list[tuple[Any, Any]] = [(None, None)] * (last + 1)
+    for (bi, bj), rows, cols in _block_pairs(P, P, n, n, k, g, block, groups, groups, True):
         # pairs arrive in order: every row block gets its column blocks in increasing order
         best[bi] = merge_sorted(*best[bi], *rows, k, xp)
         if cols is not None:
             best[bj] = merge_sorted(*best[bj], *cols, k, xp)
-        if bj == len(starts) - 1:  # row block bi is complete
+        if bj == last:  # row block bi is complete
             idx, val = best[bi]
             best[bi] = (None, None)
-            lo, hi = starts[bi], min(starts[bi] + block, n)
+            lo, hi = bi * block, min(bi * block + block, n)
             if hi > lo:
                 yield lo, hi, idx[: hi - lo, :], val[: hi - lo, :]
+
+
+def cross_topk(
+    Pa: Any, Pb: Any, na: int, nb: int, k: int, g: int, block: int, ga: Any = None, gb: Any = None
+) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """The ``k`` best columns of every row and the ``k`` best rows of every column of
+    ``Pa @ Pb.T`` (first ``na`` rows, ``nb`` columns), each block product computed once.
+
+    Used for an off-diagonal pair of partitions in a partitioned all-vs-all search; padding,
+    groups and ties as in :func:`symmetric_topk`.
+
+    Returns
+    -------
+    (indices, scores) of shape (na, min(k, nb)) and (indices, scores) of shape
+    (nb, min(k, na)): column (row) positions, best first, ties in increasing position order.
+    """
+    xp = _backend.get_namespace(Pa)
+    best_a: list[tuple[Any, Any]] = [(None, None)] * ((Pa.shape[0] - 1) // block + 1)
+    best_b: list[tuple[Any, Any]] = [(None, None)] * ((Pb.shape[0] - 1) // block + 1)
+    for (bi, bj), rows, cols in _block_pairs(Pa, Pb, na, nb, k, g, block, ga, gb, False):
+        best_a[bi] = merge_sorted(*best_a[bi], *rows, k, xp)
+        best_b[bj] = merge_sorted(*best_b[bj], *cols, k, xp)
+
+    def whole(best: list[tuple[Any, Any]], n: int, width: int) -> tuple[Any, Any]:
+        idx = xp.concat([b[0] for b in best], axis=0)[:n, :width]
+        return idx, xp.concat([b[1] for b in best], axis=0)[:n, :width]
+
+    return whole(best_a, na, min(k, nb)), whole(best_b, nb, min(k, na))
