@@ -18,11 +18,12 @@ from gpu_moa._backend._devices import array_device, get_namespace, is_numpy_name
 def group_width(m: int, k: int, xp: ModuleType) -> int:
     """Columns per group for the group-maxima top-k.
 
-    16 on NumPy, whose fast path selects with ``argpartition``; elsewhere about
+    8 on NumPy, whose fast path selects the groups with ``argpartition`` (narrow groups: fewer
+    candidates to gather, about 5% faster than 16 in an all-vs-all search); elsewhere about
     ``sqrt(m / k)``, which balances sorting the group maxima against sorting the candidates.
     """
     if is_numpy_namespace(xp):
-        return 16
+        return 8
     return max(16, 8 * math.ceil(math.sqrt(m / max(k, 1)) / 8))
 
 
