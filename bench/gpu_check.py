@@ -64,7 +64,16 @@ def install_wheels(dry_run: bool) -> dict:
     wheels = sorted(WHEELS.glob("*.whl"))
     if not wheels:
         return {"status": "skipped", "reason": f"no wheels in {WHEELS} (run make gpu-wheels)"}
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-index",
+        "--no-deps",
+        "--no-compile",
+    ]
     cmd += ["--no-cache-dir", "--target", str(SITE), "--upgrade", *map(str, wheels)]
     if dry_run:
         return {"status": "planned", "wheels": len(wheels)}
