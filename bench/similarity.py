@@ -29,7 +29,7 @@ Usage::
 
     python bench/similarity.py            # full size -> bench/results/similarity_cpu.json
     python bench/similarity.py --quick    # tiny smoke run (small preset, 2 scaling sizes)
-    python bench/similarity.py --ratios-only --repeat 2   # sgemm, gpu_moa, issue 14's ratios
+    python bench/similarity.py --ratios-only --repeat 2   # -> similarity_ratios_cpu.json
 """
 
 from __future__ import annotations
@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     out_path = Path(args.out) if args.out else RESULTS / f"similarity_{device}.json"
     if args.quick and not args.out:
         out_path = RESULTS / f"similarity_quick_{device}.json"
+    elif args.ratios_only and not args.out:  # keeps the full run's peers in similarity_*.json
+        out_path = RESULTS / f"similarity_ratios_{device}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
