@@ -15,7 +15,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from gpu_moa import _backend
@@ -29,7 +29,7 @@ from gpu_moa.models._blend_weights import (
 )
 from gpu_moa.models._knn_votes import KnnVotes
 from gpu_moa.models._logistic import MultilabelLogistic
-from gpu_moa.models._path import as_arrays
+from gpu_moa.models._path import MultilabelClassifierMixin, as_arrays
 
 
 def member_name(est: Any) -> str:
@@ -74,7 +74,7 @@ def with_prior(P: Any, prior: np.ndarray, constant: np.ndarray) -> Any:
     return xp.where(xp.asarray(constant, device=dev), xp.asarray(prior, device=dev), P)
 
 
-class MoaBlend(ClassifierMixin, BaseEstimator):
+class MoaBlend(MultilabelClassifierMixin):
     """A convex blend of multilabel members with weights chosen on out-of-fold predictions.
 
     Parameters
@@ -146,13 +146,6 @@ class MoaBlend(ClassifierMixin, BaseEstimator):
         self.per_label_shrinkage = per_label_shrinkage
         self.clip = clip
         self.random_state = random_state
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
-        return tags
 
     def _members(self) -> list[Any]:
         members = self.members or (MultilabelLogistic(C="auto"), KnnVotes())

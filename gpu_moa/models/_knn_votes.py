@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from gpu_moa import _backend
-from gpu_moa.models._path import as_arrays
+from gpu_moa.models._path import MultilabelClassifierMixin, as_arrays
 from gpu_moa.profiles import Profiles
 from gpu_moa.tl._match import predict_moa
 
@@ -46,7 +45,7 @@ def _groups(groups: Any, n: int, what: str) -> np.ndarray | None:
     return groups
 
 
-class KnnVotes(ClassifierMixin, BaseEstimator):
+class KnnVotes(MultilabelClassifierMixin):
     """kNN MoA label probabilities with the training rows as the reference.
 
     ``predict_proba`` is :func:`gpu_moa.tl.predict_moa` of the query rows against the training
@@ -99,13 +98,6 @@ class KnnVotes(ClassifierMixin, BaseEstimator):
         self.power = power
         self.block_rows = block_rows
         self.exclude_same_drug = exclude_same_drug
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
-        return tags
 
     def fit(self, X: Any, Y: Any, *, groups: Any = None) -> KnnVotes:
         """Store the training rows as the reference.

@@ -7,13 +7,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from gpu_moa import _backend
 from gpu_moa.models._auto_c import choose_C
-from gpu_moa.models._path import as_arrays, fit_path, logits, probabilities
+from gpu_moa.models._path import (
+    MultilabelClassifierMixin,
+    as_arrays,
+    fit_path,
+    logits,
+    probabilities,
+)
 
 #: C values tried by ``C="auto"`` (inner drug-grouped CV), from strong to weak regularisation
 DEFAULT_C_GRID = (0.001, 0.003, 0.01, 0.03)
@@ -52,7 +57,7 @@ def _warn_if_intercept_only(X: Any, Y: Any, coef: Any) -> None:
         )
 
 
-class MultilabelLogistic(ClassifierMixin, BaseEstimator):
+class MultilabelLogistic(MultilabelClassifierMixin):
     """L2-penalised logistic regression of every label at once, on the device of ``X``.
 
     Each label solves scikit-learn's ``LogisticRegression(C=C, solver="lbfgs")`` problem (same
@@ -121,13 +126,6 @@ class MultilabelLogistic(ClassifierMixin, BaseEstimator):
         self.C_grid = C_grid
         self.cv = cv
         self.random_state = random_state
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
-        return tags
 
     def _solver_kw(self) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from gpu_moa import _backend
 from gpu_moa._validation import check_magnitude_array, check_no_nan_array
@@ -141,3 +142,14 @@ def fit_path(
                 PathFit(float(C), xp.take(coef, inv, axis=0), xp.take(icpt, inv), n_iter, converged)
             )
         return out
+
+
+class MultilabelClassifierMixin(ClassifierMixin, BaseEstimator):
+    """Base of the multilabel estimators: scikit-learn's tags for one 0/1 column per label."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
