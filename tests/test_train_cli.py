@@ -154,9 +154,11 @@ def test_train_single_models_and_predict(kind, small_lish_moa_dir, tmp_path):
     np.testing.assert_allclose(values, TrainedModel.load(model_dir).predict(test), atol=1e-6)
 
 
-def test_blend_needs_folds(tmp_path):
-    with pytest.raises(SystemExit, match="needs --folds 2 or more"):
+def test_blend_needs_folds(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
         cli.main(["train", "--out", str(tmp_path), "--folds", "0", "--quiet"])
+    assert exc.value.code == 2  # a usage error, as argparse's own
+    assert "needs --folds 2 or more" in capsys.readouterr().err
 
 
 def test_commands_report_bad_input(tmp_path, capsys):

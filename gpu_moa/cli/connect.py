@@ -9,6 +9,7 @@ from typing import Any
 from gpu_moa._atomic import atomic_path
 from gpu_moa._settings import settings
 from gpu_moa.cli import _cluster
+from gpu_moa.cli._errors import usage_error
 
 GENE_SET_SUFFIXES = (".gmt", ".grp")
 STREAMED = (".gctx", ".h5", ".hdf5", ".parquet", ".pq")
@@ -78,7 +79,7 @@ def _query(args: argparse.Namespace) -> dict[str, Any]:
         down = _gene_sets(Path(args.down)) if args.down else None
         return {"up": up, "down": down}
     if args.down:
-        raise SystemExit("gpu-moa connect: error: --down goes with a GMT/GRP QUERY")
+        usage_error("gpu-moa connect: error: --down goes with a GMT/GRP QUERY")
     return {"query": io.read(path, device=settings.device), "n_genes": args.n_genes}
 
 
@@ -116,7 +117,7 @@ def _hits(args: argparse.Namespace, query: dict[str, Any]) -> tuple[Any, Any]:
 def main(args: argparse.Namespace) -> int:
     """Run the query and write the hit table atomically."""
     if args.k < 1 or args.n_genes < 1 or args.permutations < 0 or args.chunk_rows < 1:
-        raise SystemExit(
+        usage_error(
             "gpu-moa connect: error: --k, --n-genes and --chunk-rows must be >= 1, "
             "--permutations >= 0"
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 from gpu_moa._atomic import atomic_path
 from gpu_moa._settings import settings
 from gpu_moa._validation import data_error
+from gpu_moa.cli._errors import usage_error
 from gpu_moa.profiles import Profiles
 
 _SHOWN = 20
@@ -92,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     from gpu_moa import metrics
 
     if args.null_size < 1:
-        raise SystemExit("gpu-moa evaluate: error: --null-size must be >= 1")
+        usage_error("gpu-moa evaluate: error: --null-size must be >= 1")
     map_by = args.map_by or [c for c in args.pos_sameby if c != "Y"]
     if not map_by:
         raise data_error(

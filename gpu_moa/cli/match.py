@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gpu_moa._atomic import atomic_path
 from gpu_moa.cli import _cluster, _hits
+from gpu_moa.cli._errors import usage_error
 from gpu_moa.profiles import Profiles
 
 
@@ -95,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     from gpu_moa import pp, tl
 
     if args.k < 1:
-        raise SystemExit("gpu-moa match: error: --k must be >= 1")
+        usage_error("gpu-moa match: error: --k must be >= 1")
     query = _load(args.query, args.query_split)
     reference = _load(args.reference, args.reference_split)
     if args.rank_gauss:

@@ -13,6 +13,7 @@ from gpu_moa import _backend, dist
 from gpu_moa._atomic import atomic_dir, atomic_path, write_text_atomic
 from gpu_moa._validation import require_treated
 from gpu_moa.cli import _cluster
+from gpu_moa.cli._errors import usage_error
 from gpu_moa.metrics._folds import CV_GROUPS, cv_group_ids, cv_kind
 
 
@@ -176,12 +177,12 @@ def main(args: argparse.Namespace) -> int:
     """Run ``gpu-moa train``; returns the exit status."""
     on_cluster = args.cluster is not None or args.partitions is not None
     if args.C == "auto" and on_cluster:
-        raise SystemExit(
+        usage_error(
             "gpu-moa train: error: --C auto runs on a single device; choose C without --cluster "
             "(on a sample if need be) and pass the number with --C"
         )
     if args.model == "blend" and args.folds < 2:
-        raise SystemExit(
+        usage_error(
             "gpu-moa train: error: --model blend chooses its weights on out-of-fold predictions "
             "and needs --folds 2 or more; use --model logistic or knn to skip the CV"
         )
