@@ -249,3 +249,18 @@ def test_run_stages_on_device1_equal_the_cpu_run(small_lish_moa, tmp_path):
     pca_dev, pca_cpu = (metrics[d]["embedding"]["pca"] for d in (DEVICE, "cpu"))
     numbers = {k: v for k, v in pca_cpu.items() if isinstance(v, int | float)}
     assert {k: pca_dev[k] for k in numbers} == pytest.approx(numbers, rel=1e-3)
+
+
+def test_drug_grouped_folds_from_device_labels(host, dev):
+    want = gm.metrics.drug_grouped_folds(host, n_splits=3, random_state=1)
+    with gm.track_transfers() as log:
+        got = gm.metrics.drug_grouped_folds(dev, n_splits=3, random_state=1)
+    for (t_got, v_got), (t_want, v_want) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(t_got, t_want)
+        np.testing.assert_array_equal(v_got, v_want)
+    # drugs x labels int8 plus the rows of large drugs (split row by row), never float32 rows
+    sizes = host.obs["drug_id"].value_counts()
+    n_small, n_large_rows = int((sizes <= 18).sum()), int(sizes[sizes > 18].sum())
+    K = len(host.label_names)
+    assert log.bytes_to_host <= (n_small + n_large_rows) * K + 16 * host.n_obs
+    assert log.bytes_to_host < host.n_obs * K * 4 / 3

@@ -75,7 +75,8 @@ def grouped_folds(
     groups : array-like, shape (n,)
         Group (drug) id of each row; rows with a missing id (NaN/None) are their own group.
     Y : array, shape (n, K)
-        0/1 labels (any namespace; copied to the host).
+        0/1 labels in any namespace: each small drug's labels are combined on the device, so only
+        a drugs x labels int8 matrix (and the rows of large drugs) come to the host.
     n_splits : int
         Number of folds.
     random_state : int
@@ -87,20 +88,29 @@ def grouped_folds(
         NumPy int64 row positions; every row is in exactly one ``valid_idx``.
     """
     groups = np.asarray(groups)
-    labels = (_backend.to_numpy(Y) > 0.5).astype(np.int8)
-    if labels.ndim != 2 or labels.shape[0] != len(groups):
-        raise ValueError(f"Y has shape {labels.shape}, expected ({len(groups)}, n_labels)")
+    if not hasattr(Y, "__array_namespace__") and not isinstance(Y, np.ndarray):
+        Y = np.asarray(Y)
+    if Y.ndim != 2 or Y.shape[0] != len(groups):
+        raise ValueError(f"Y has shape {tuple(Y.shape)}, expected ({len(groups)}, n_labels)")
+    xp = _backend.get_namespace(Y)
+    positive = xp.astype(Y > 0.5, xp.float32)
     codes = _group_codes(groups)
     sizes = np.bincount(codes)
     small = sizes[codes] <= MAX_WHOLE_DRUG_ROWS
     fold = np.empty(len(groups), dtype=np.int64)
     if small.any():
+        # a drug's labels: any of its rows' (summed on the device; drugs x labels int8 to the host)
+        small_rows = np.flatnonzero(small)
         small_codes, drug_codes = pd.factorize(codes[small])
-        drug_labels = np.zeros((len(drug_codes), labels.shape[1]), dtype=np.int8)
-        np.maximum.at(drug_labels, small_codes, labels[small])
+        order = np.argsort(small_codes, kind="stable")
+        sums = _backend.segment_sum(
+            _backend.take_rows(positive, small_rows[order]), np.bincount(small_codes)
+        )
+        drug_labels = _backend.to_numpy(xp.astype(sums > 0, xp.int8))
         fold[small] = _fold_of(drug_labels, n_splits, random_state, "drugs")[small_codes]
     if (~small).any():
-        fold[~small] = _fold_of(labels[~small], n_splits, random_state, "rows of large drugs")
+        large = _backend.to_numpy(xp.astype(_backend.take_rows(positive, ~small), xp.int8))
+        fold[~small] = _fold_of(large, n_splits, random_state, "rows of large drugs")
     rows = np.arange(len(groups))
     return [(rows[fold != k], rows[fold == k]) for k in range(n_splits)]
 
