@@ -412,3 +412,39 @@ def make_profiles(
         extra_label_names=list(extra_label_names),
         uns=dict(uns or {}),
     )
+
+
+def label_strings(Y: Any, rows: Any, names: Sequence[str], sep: str = "|") -> np.ndarray:
+    """The positive labels of some rows of a 0/1 device matrix, joined with ``sep`` per row.
+
+    Only the selected rows' positive (row, label) pairs come to the host (labels are sparse),
+    never the label matrix; repeated rows are looked up once.
+
+    Parameters
+    ----------
+    Y : array, shape (n, K)
+        0/1 labels in any namespace (values above 0.5 count as positive).
+    rows : array-like of int
+        Row positions to describe, repeats allowed.
+    names : sequence of str
+        The K label names.
+    sep : str, default "|"
+        Separator between a row's labels.
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (len(rows),)
+        One string per requested row, "" for a row without a positive label.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.full(0, "", dtype=object)
+    uniq, inverse = np.unique(rows, return_inverse=True)
+    xp = _backend.get_namespace(Y)
+    hit, label = xp.nonzero(_backend.take_rows(Y, uniq) > 0.5)
+    hit, label = _backend.to_numpy(hit), _backend.to_numpy(label)
+    joined = np.full(len(uniq), "", dtype=object)
+    if hit.size:  # nonzero lists pairs row by row, labels in column order
+        text = pd.Series(np.asarray(names, dtype=object)[label]).groupby(hit).agg(sep.join)
+        joined[text.index.to_numpy()] = text.to_numpy()
+    return joined[inverse.reshape(-1)]

@@ -114,3 +114,16 @@ def test_drug_codes_shared_and_unknown_never_equal():
     assert (unknown < 0).all() and len(set(unknown.tolist())) == 3
     bare = gm.make_profiles(np.zeros((3, 1), np.float32), pd.DataFrame(index=range(3)), var)
     assert len(set(bare.drug_codes().tolist())) == 3
+
+
+def test_label_strings_equal_a_plain_join(xp, rng):
+    from gpu_moa.profiles import label_strings
+
+    Y = (rng.random((40, 7)) < 0.15).astype(np.float32)
+    Y[3] = 0  # a row without labels
+    names = [f"moa_{j}" for j in range(7)]
+    rows = np.array([5, 3, 5, 39, 0, 12, 12])
+    got = label_strings(xp.asarray(Y), rows, names, sep="; ")
+    want = ["; ".join(n for n, y in zip(names, Y[r], strict=True) if y > 0.5) for r in rows]
+    assert got.tolist() == want
+    assert label_strings(xp.asarray(Y), [], names).tolist() == []

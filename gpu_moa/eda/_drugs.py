@@ -12,7 +12,7 @@ from gpu_moa import _backend
 from gpu_moa._validation import data_error
 from gpu_moa.eda._groups import group_means, group_sums, groups_of
 from gpu_moa.eda._names import display_names, feature_position, long_name
-from gpu_moa.profiles import Profiles
+from gpu_moa.profiles import Profiles, label_strings
 
 
 def drug_ranks(p: Profiles, *, cell: str) -> pd.DataFrame:
@@ -84,16 +84,6 @@ def _drug_labels(p: Profiles, which: str) -> tuple[Any, pd.Index, list[str]]:
     return xp.astype(sums > 0, xp.float32), groups.keys, names
 
 
-def _moa_strings(hits: Any, rows: np.ndarray, names: list[str]) -> list[str]:
-    """ "; "-joined labels of the drug ``rows`` of a device 0/1 matrix (only their positive
-    (row, label) pairs come to the host)."""
-    xp = _backend.get_namespace(hits)
-    r, c = xp.nonzero(_backend.take_rows(hits, rows) > 0)
-    r, c = _backend.to_numpy(r), _backend.to_numpy(c)
-    label = np.asarray(names, dtype=object)
-    return ["; ".join(label[c[r == i]]) for i in range(len(rows))]
-
-
 def effective_drugs(p: Profiles, *, cell: str, threshold: float = -2.0) -> pd.DataFrame:
     """Drugs whose mean viability in ``cell`` is at or below ``threshold`` (most lethal first).
 
@@ -117,7 +107,7 @@ def effective_drugs(p: Profiles, *, cell: str, threshold: float = -2.0) -> pd.Da
     if p.Y is not None:
         labels, keys, names = _drug_labels(p, "scored")
         rows = keys.get_indexer(hits["drug_id"])
-        hits = hits.assign(moas=_moa_strings(labels, rows, names))
+        hits = hits.assign(moas=label_strings(labels, rows, names, sep="; "))
     return hits.reset_index(drop=True)
 
 

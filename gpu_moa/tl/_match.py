@@ -15,7 +15,7 @@ import pandas as pd
 
 from gpu_moa import _backend
 from gpu_moa._validation import DataError
-from gpu_moa.profiles import Profiles
+from gpu_moa.profiles import Profiles, label_strings
 from gpu_moa.tl._similarity import similarity_topk
 
 LEVELS = ("signature", "drug")
@@ -82,21 +82,10 @@ def neighbours(
     )
 
 
-def _moa_strings(reference: Profiles, rows: np.ndarray) -> np.ndarray:
-    """MoA labels of the reference ``rows`` joined with "|": only the hit rows' positive
-    (row, label) pairs come to the host, never the label matrix."""
-    out = np.full(len(rows), "", dtype=object)
-    if reference.Y is None or len(rows) == 0:
-        return out
-    uniq, inverse = np.unique(rows, return_inverse=True)
-    xp = reference.xp
-    hit_rows, labels = xp.nonzero(_backend.take_rows(reference.Y, uniq) > 0.5)
-    hit_rows, labels = _backend.to_numpy(hit_rows), _backend.to_numpy(labels)
-    names = np.asarray(reference.label_names, dtype=object)
-    joined = np.full(len(uniq), "", dtype=object)
-    for r in np.unique(hit_rows):
-        joined[r] = "|".join(names[labels[hit_rows == r]])
-    return joined[inverse]
+def _ref_moa(reference: Profiles, rows: np.ndarray) -> np.ndarray:
+    if reference.Y is None:
+        return np.full(len(rows), "", dtype=object)
+    return label_strings(reference.Y, rows, reference.label_names)
 
 
 def match(
@@ -165,7 +154,7 @@ def match(
             "ref_sig_id": ref.sig_ids[r_pos],
             "ref_drug_id": drug[r_pos],
             "score": scores[q_pos, rank],
-            "ref_moa": _moa_strings(ref, r_pos),
+            "ref_moa": _ref_moa(ref, r_pos),
         }
     )
 
