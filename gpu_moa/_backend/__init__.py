@@ -11,7 +11,7 @@ behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in th
 ``_steps``         which backend served each step, with timings (for the report)
 ``_kernels``       primitives the array API lacks, each with a labelled NumPy fast path:
                    ``segment_sum``, ``average_ranks``, ``eigh``, ``eigh_top``, ``smallest_k``,
-                   ``matmul_into``, ``ordered_map``, ``interp_levels``, ``ndtri``
+                   ``matmul_into``, ``ordered_map``, ``interp_levels``, ``sort_columns``, ``ndtri``
 ``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
 =================  ==============================================================================
 
@@ -53,6 +53,7 @@ from gpu_moa._backend._kernels import (
     product_buffer,
     segment_sum,
     smallest_k,
+    sort_columns,
 )
 from gpu_moa._backend._steps import (
     StepRecord,
@@ -108,6 +109,7 @@ __all__ = [
     "resolve_xp",
     "segment_sum",
     "smallest_k",
+    "sort_columns",
     "step_log",
     "synchronize",
     "take_cols",

@@ -216,17 +216,31 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iter
             yield ahead.popleft().result()
 
 
+def sort_columns(X: Any) -> Any:
+    """Every column of ``X`` (n x c) sorted ascending; same shape and dtype.
+
+    NumPy path: the rows of a contiguous transposed copy are sorted (contiguous, SIMD sort) and
+    the result is returned as a transposed view, about 3x faster than sorting along axis 0.
+    """
+    xp = get_namespace(X)
+    if is_numpy_namespace(xp):
+        return np.sort(np.ascontiguousarray(X.T), axis=1).T
+    return xp.sort(X, axis=0)
+
+
 def interp_levels(X: Any, q: Any) -> Any:
     """Quantile levels in [0, 1] of ``X`` (n x c) against sorted per-column quantiles ``q``.
 
     The mean of ``np.interp(x, q, linspace(0, 1, nq))`` and the same interpolation run from the
     top (scikit-learn's ``QuantileTransformer`` trick for repeated quantiles); values outside the
-    quantile range are clipped to 0 and 1. float64 in and out.
+    quantile range are clipped to 0 and 1. ``X`` any real floating dtype (interpolated in
+    float64), ``q`` float64; float64 out.
 
     NumPy path: ``np.interp`` on one contiguous column at a time (in cache), its values in
     increasing order (both interpolations; the top one on the reversed, negated values), where
     ``np.interp`` starts each search at the previous interval: about 2x faster, the same values
-    (each is interpolated on its own), put back in place by a scatter.
+    (each is interpolated on its own), put back in place by a scatter. The sort runs in X's own
+    dtype (a float32 sort is faster, and casting to float64 keeps the order).
     """
     xp = get_namespace(X)
     nq = q.shape[0]
@@ -235,7 +249,7 @@ def interp_levels(X: Any, q: Any) -> Any:
         top_levels = -levels[::-1]
         xt, qt = np.ascontiguousarray(X.T), np.ascontiguousarray(q.T)
         order = np.argsort(xt, axis=1)
-        xt = np.take_along_axis(xt, order, axis=1)
+        xt = np.take_along_axis(xt, order, axis=1).astype(np.float64, copy=False)
         u = np.empty_like(xt)
         for j in range(xt.shape[0]):
             x, col = xt[j], qt[j]
@@ -244,6 +258,7 @@ def interp_levels(X: Any, q: Any) -> Any:
         out = np.empty_like(u)
         np.put_along_axis(out, order, u, axis=1)
         return np.ascontiguousarray(out.T)
+    X = xp.astype(X, xp.float64)
     nq, c = q.shape
     rights, lefts = [], []
     for j in range(c):  # searchsorted is 1-D in the array API: one call per column

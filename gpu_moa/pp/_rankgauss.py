@@ -80,7 +80,7 @@ def rank_gauss_fit(X: Any, *, n_quantiles: int = 1000) -> Any:
     chunk = _column_chunk(n, xp)
     parts = []
     for start in range(0, p, chunk):
-        cols = xp.sort(X[:, start : min(start + chunk, p)], axis=0)
+        cols = _backend.sort_columns(X[:, start : min(start + chunk, p)])
         a = xp.astype(xp.take(cols, lo_t, axis=0), xp.float64)
         b = xp.astype(xp.take(cols, hi_t, axis=0), xp.float64)
         diff = b - a
@@ -124,7 +124,8 @@ def rank_gauss_apply(X: Any, quantiles: Any) -> Any:
         stop = min(start + chunk, p)
         x = xp.astype(X[:, start:stop], xp.float64)
         q = quantiles[:, start:stop]
-        u = _backend.interp_levels(x, q) if nq > 1 else xp.zeros_like(x)
+        # levels from X's own dtype: the kernel sorts it before widening (same order, faster)
+        u = _backend.interp_levels(X[:, start:stop], q) if nq > 1 else xp.zeros_like(x)
         u = xp.where(x + BOUNDS_THRESHOLD > q[nq - 1, :], 1.0, u)
         u = xp.where(x - BOUNDS_THRESHOLD < q[0, :], 0.0, u)
         parts.append(xp.astype(_backend.ndtri(xp.clip(u, u_lo, u_hi)), out_dtype))
