@@ -200,20 +200,26 @@ class MoaBlend(MultilabelClassifierMixin):
         dev = array_api_compat.device(X)
         folds = grouped_folds(groups, Y, n_splits=self.cv, random_state=self.random_state)
         templates = [_reuse_C(m, fitted) for m, fitted in zip(members, self.members_, strict=True)]
-        blocks: list[list[Any]] = [[] for _ in range(len(members) + 1)]  # prior, members
-        for tr, va in folds:
+
+        def fold_blocks(fold: tuple[np.ndarray, np.ndarray]) -> list[Any]:
+            """The prior's and every member's predictions for the fold's validation rows."""
+            tr, va = fold
             Y_tr = _backend.take_rows(Y, tr)
             X_tr, X_va = _backend.take_rows(X, tr), _backend.take_rows(X, va)
             prior, constant = smoothed_prior(Y_tr)
             zeros = xp.zeros((va.size, Y.shape[1]), dtype=xp.float64, device=dev)
-            blocks[0].append(zeros + xp.asarray(prior, device=dev))
-            for m, template in enumerate(templates):
+            out = [zeros + xp.asarray(prior, device=dev)]
+            for template in templates:
                 est = _fit(clone(template), X_tr, Y_tr, groups[tr])
                 P = _predict(est, X_va, groups[va])
-                blocks[m + 1].append(xp.astype(with_prior(P, prior, constant), xp.float32))
+                out.append(xp.astype(with_prior(P, prior, constant), xp.float32))
+            return out
+
+        # folds are independent: on the CPU they overlap on the cores (see ordered_map)
+        blocks = list(zip(*_backend.ordered_map(fold_blocks, folds, xp), strict=True))
         order = np.concatenate([va for _, va in folds])
         Y_oof = _backend.take_rows(Y, order)
-        oof = [xp.concat(b, axis=0) for b in blocks]
+        oof = [xp.concat(list(b), axis=0) for b in blocks]
         w = simplex_weights(oof[1:], Y_oof)
         self.weights_ = w
         weights = w
