@@ -106,3 +106,22 @@ def test_run_stage_connectivity(small_lish_moa, tmp_path):
     example = ctx.tables["connectivity_example"]
     assert len(example) == 5 and (example["query"] != example["reference"]).all()
     assert ctx.sections[-1].title == connectivity.TITLE
+
+
+def test_run_stage_connectivity_samples_drugs_before_collapsing(small_lish_moa, tmp_path):
+    """Collapsing only the sampled drugs gives the signatures of collapsing all, then sampling."""
+    from gpu_moa.run._context import RunContext
+    from gpu_moa.run.stages import connectivity
+
+    ctx = RunContext(train=small_lish_moa, test=None, out=tmp_path, device="cpu", quick=True)
+    got = connectivity._signatures(ctx)
+    p = gm.pp.drop_controls(small_lish_moa)
+    p = p.select_vars((p.var["kind"] == "gene").to_numpy())
+    every = gm.pp.consensus(p, by="drug_id", method="modz")
+    limit = connectivity.MAX_DRUGS[True]
+    assert every.n_obs > limit  # the sample is a real one
+    rng = np.random.default_rng(ctx.random_state)
+    want = every[np.sort(rng.choice(every.n_obs, size=limit, replace=False))]
+    assert list(got.obs.index) == list(want.obs.index)
+    np.testing.assert_allclose(gm.to_numpy(got.X), gm.to_numpy(want.X), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(gm.to_numpy(got.Y), gm.to_numpy(want.Y))

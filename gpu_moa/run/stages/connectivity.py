@@ -28,11 +28,15 @@ def _signatures(ctx: RunContext) -> Profiles | None:
         return None
     if "kind" in p.var:
         p = p.select_vars((p.var["kind"] == "gene").to_numpy())
-    sigs = pp.consensus(p, by=column, method="modz")
-    limit = MAX_DRUGS[ctx.quick]
-    if sigs.n_obs > limit:
+    # the sample of drugs is drawn first (positions in consensus's sorted drug order) and only
+    # its rows are collapsed: the same signatures as collapsing every drug, then sampling
+    codes = p.obs.groupby(column, sort=True, observed=True).ngroup().to_numpy()
+    n_drugs, limit = int(codes.max()) + 1, MAX_DRUGS[ctx.quick]
+    if n_drugs > limit:
         rng = np.random.default_rng(ctx.random_state)
-        sigs = sigs[np.sort(rng.choice(sigs.n_obs, size=limit, replace=False))]
+        chosen = np.sort(rng.choice(n_drugs, size=limit, replace=False))
+        p = p[np.isin(codes, chosen) | (codes < 0)]  # rows without a drug id: consensus refuses
+    sigs = pp.consensus(p, by=column, method="modz")
     return sigs if sigs.n_obs > 2 and 2 * N_GENES <= sigs.n_vars else None
 
 
