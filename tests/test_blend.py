@@ -3,6 +3,7 @@ against a plain loop, the out-of-fold plumbing against a loop over the folds, mo
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -12,8 +13,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 import gpu_moa as gm
 from gpu_moa.metrics._folds import grouped_folds
-from gpu_moa.models import KnnVotes, MoaBlend, MultilabelLogistic, TrainedModel
-from gpu_moa.models._blend_weights import CLIP_GRID, choose_clip, label_weights, simplex_weights
+from gpu_moa.models import KnnVotes, MoaBlend, MultilabelLogistic, TrainedModel, _blend_weights
+from gpu_moa.models._blend_weights import (
+    CLIP_GRID,
+    choose_clip,
+    label_weights,
+    loss_and_grad,
+    simplex_weights,
+)
 
 
 class Columns(ClassifierMixin, BaseEstimator):
@@ -120,6 +127,112 @@ def test_clip_range_is_chosen_by_the_metric():
     assert choose_clip(P, Y) == pytest.approx(min(losses, key=losses.get))
     assert choose_clip(P, Y) == pytest.approx((1e-3, 1 - 1e-3))
     assert choose_clip(P, Y, skip=np.array([True, True])) == (CLIP_GRID[0], 1 - CLIP_GRID[0])
+
+
+def label_metric(Y: np.ndarray, P: np.ndarray, low=1e-15, high=1 - 1e-15) -> np.ndarray:
+    """Each label's log loss from the definition, predictions clipped to [low, high]."""
+    P = np.clip(P, low, high)
+    return np.mean(-(Y * np.log(P) + (1 - Y) * np.log(1 - P)), axis=0)
+
+
+def first_minimum(values: np.ndarray) -> int:
+    """The first index whose value is the minimum up to rounding (ties go to the first)."""
+    return int(np.flatnonzero(values <= values.min() + 1e-12 * abs(values.min()))[0])
+
+
+def lattice_oracle(Y: np.ndarray, Ps: list, steps: int) -> np.ndarray:
+    """Each label's first minimiser over all weight vectors in multiples of 1/steps."""
+    points = [
+        np.array([*head, steps - sum(head)]) / steps
+        for head in itertools.product(range(steps + 1), repeat=len(Ps) - 1)
+        if sum(head) <= steps
+    ]
+    losses = np.array(
+        [label_metric(Y, sum(w * P for w, P in zip(v, Ps, strict=True))) for v in points]
+    )
+    return np.array([points[first_minimum(losses[:, label])] for label in range(Y.shape[1])])
+
+
+def awkward_labels(rng, n: int = 203):
+    """Two members on labels that hit every case of the lattice search: ordinary labels, a
+    label on which they agree (a flat loss: its first point wins), one without positives, a
+    label whose loss has two local minima because a member says exactly 0 to positives (the
+    lower clip caps -log q), and a negative predicted exactly 1 (the 1 - (1 - 1e-15) clip)."""
+    Y = (rng.random((n, 9)) < 0.12).astype(float)
+    Y[:, 5], Y[:, 6] = Y[:, 0], 0.0
+    A, B = noisy(Y, rng, 1.5), 0.5 * noisy(Y, rng, 2.5) + 0.5 * rng.uniform(0, 0.3, Y.shape)
+    B[:, 5] = A[:, 5]
+    Y[:, 7], A[:, 7], B[:, 7] = 0.0, 0.02, 0.02
+    Y[:3, 7], A[:3, 7], B[:3, 7] = 1.0, 0.0, 1e-14  # capped for w_A > 0.9: a second minimum
+    A[3:40, 7], B[3:40, 7] = 0.0, 0.6
+    Y[0, 8], A[0, 8] = 0.0, 1.0
+    return Y, A, B
+
+
+def test_label_weights_equal_the_whole_lattice_from_the_definition(xp, rng, monkeypatch):
+    monkeypatch.setattr(_blend_weights, "_BLOCK", 40)  # blocks of 4 rows, the last one ragged
+    Y, A, B = awkward_labels(rng)
+    expected = lattice_oracle(Y, [A, B], 100)
+    losses = np.array([label_metric(Y[:, 7], k / 100 * A[:, 7] + (1 - k / 100) * B[:, 7])
+                       for k in range(101)])  # fmt: skip
+    inner = np.flatnonzero((losses[1:-1] < losses[:-2]) & (losses[1:-1] < losses[2:])) + 1
+    assert inner.size == 1 and losses[100] < losses[inner[0]]  # bisection would stop inside
+    assert expected[5].tolist() == [0.0, 1.0]
+    got = label_weights([xp.asarray(A), xp.asarray(B)], xp.asarray(Y))
+    np.testing.assert_array_equal(got, expected)
+    C = rng.uniform(0.01, 0.6, Y.shape)
+    got3 = label_weights([xp.asarray(A), xp.asarray(B), xp.asarray(C)], xp.asarray(Y))
+    np.testing.assert_array_equal(got3, lattice_oracle(Y, [A, B, C], 10))
+
+
+def clip_oracle(Y: np.ndarray, P: np.ndarray, keep: np.ndarray, grid) -> tuple[float, float]:
+    """The first best lower and upper bound of ``grid``, each scored over all kept labels."""
+    lows = [label_metric(Y, P, low=max(g, 1e-15))[keep].mean() for g in grid]
+    highs = [label_metric(Y, P, high=min(1 - g, 1 - 1e-15))[keep].mean() for g in grid]
+    return grid[first_minimum(np.array(lows))], 1.0 - grid[first_minimum(np.array(highs))]
+
+
+def test_clip_choice_equals_the_grid_from_the_definition(xp, rng, monkeypatch):
+    monkeypatch.setattr(_blend_weights, "_BLOCK", 35)  # blocks of 5 rows, the last one ragged
+    n, K = 157, 7
+    Y = (rng.random((n, K)) < 0.3).astype(float)
+    right = 10 ** rng.uniform(-4, -0.5, (n, K))  # distance of a prediction from its label
+    P = np.where(Y > 0, 1 - right, right)
+    miss = rng.random((n, K)) < 0.03
+    P[miss] = np.where(
+        Y > 0, 10 ** rng.uniform(-9, -2, (n, K)), 1 - 10 ** rng.uniform(-5, -2, (n, K))
+    )[miss]
+    P[0, :2] = [0.0, 1.0]
+    P[:, 3] = np.where(Y[:, 3] > 0, 1e-12, P[:, 3])  # label 3 alone wants a higher floor
+    grid = (1e-15, 1e-3, 0.01, 0.03, 0.1, 0.2)  # wide bounds: the best ones lie inside the grid
+    skip = np.zeros(K, bool)
+    skip[3] = True
+    choices = []
+    for keep in (~skip, np.ones(K, bool)):
+        expected = clip_oracle(Y, P, keep, grid)
+        choices.append(expected)
+        assert choose_clip(xp.asarray(P), xp.asarray(Y), grid, skip=~keep) == expected
+        expected = clip_oracle(Y, P, keep, CLIP_GRID)
+        assert choose_clip(xp.asarray(P), xp.asarray(Y), skip=~keep) == expected
+    low, high = choices[0]
+    assert 0 < grid.index(low) < 5 and low != pytest.approx(1 - high)  # inside, one side each
+    assert choices[0] != choices[1]  # the skipped label counts once kept
+    inner = rng.uniform(0.01, 0.99, (n, K))  # no entry near a bound: every bound ties, the first
+    assert choose_clip(xp.asarray(inner), xp.asarray(Y)) == (CLIP_GRID[0], 1 - CLIP_GRID[0])
+
+
+def test_loss_and_grad_equal_the_definition(xp, rng, monkeypatch):
+    monkeypatch.setattr(_blend_weights, "_BLOCK", 33)
+    Y, A, B = awkward_labels(rng, n=61)
+    W = rng.dirichlet([1.0, 1.0], size=Y.shape[1])  # one weight vector per label
+    W[8] = [1.0, 0.0]  # the negative predicted 1 is clipped: no gradient from it
+    P = W[:, 0] * A + W[:, 1] * B
+    loss, grad = loss_and_grad([xp.asarray(A), xp.asarray(B)], xp.asarray(Y), W)
+    np.testing.assert_allclose(loss, label_metric(Y, P), rtol=1e-12)
+    inside = (P > 1e-15) & (P < 1 - 1e-15)
+    dP = np.where(inside, -Y / np.where(inside, P, 1) + (1 - Y) / np.where(inside, 1 - P, 1), 0)
+    want = np.stack([np.mean(dP * A, axis=0), np.mean(dP * B, axis=0)], axis=1)
+    np.testing.assert_allclose(grad, want, rtol=1e-10, atol=1e-14)
 
 
 def knn_oracle(Xq, gq, Xr, Yr, gr, *, k, shrinkage, power):
