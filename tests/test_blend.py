@@ -17,6 +17,7 @@ from gpu_moa.models import KnnVotes, MoaBlend, MultilabelLogistic, TrainedModel,
 from gpu_moa.models._blend_weights import (
     CLIP_GRID,
     choose_clip,
+    label_losses,
     label_weights,
     loss_and_grad,
     simplex_weights,
@@ -205,6 +206,10 @@ def test_clip_choice_equals_the_grid_from_the_definition(xp, rng, monkeypatch):
     P[0, :2] = [0.0, 1.0]
     P[:, 3] = np.where(Y[:, 3] > 0, 1e-12, P[:, 3])  # label 3 alone wants a higher floor
     grid = (1e-15, 1e-3, 0.01, 0.03, 0.1, 0.2)  # wide bounds: the best ones lie inside the grid
+    for low, high in [(1e-15, 1 - 1e-15), (1e-3, 0.9), (0.2, 1.0)]:
+        got = label_losses(xp.asarray(Y), xp.asarray(P), low=low, high=high)
+        np.testing.assert_allclose(got, label_metric(Y, P, max(low, 1e-15), min(high, 1 - 1e-15)),
+                                   rtol=1e-12)  # fmt: skip
     skip = np.zeros(K, bool)
     skip[3] = True
     choices = []

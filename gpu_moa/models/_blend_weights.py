@@ -122,12 +122,21 @@ def blend(members: Sequence[Any], weights: np.ndarray) -> Any:
     return out
 
 
+def _log_q(P: Any, pos: Any, low: float = EPS, high: float = HIGH) -> Any:
+    """``log q`` of ``P`` clipped to ``[low, high]`` (and to the metric's own range), float64."""
+    xp = _backend.get_namespace(P)
+    return xp.log(_q(xp.clip(xp.astype(P, xp.float64), max(low, EPS), min(high, HIGH)), pos))
+
+
 def label_losses(Y: Any, P: Any, *, low: float = EPS, high: float = 1.0 - EPS) -> np.ndarray:
     """Host per-label log loss of ``P`` (device) clipped to ``[low, high]``; shape (K,)."""
     xp = _backend.get_namespace(P)
-    Pc = xp.clip(xp.astype(P, xp.float64), max(low, EPS), min(high, 1.0 - EPS))
-    Y = xp.astype(Y, xp.float64)
-    return _backend.to_numpy(xp.mean(-(Y * xp.log(Pc) + (1.0 - Y) * xp.log1p(-Pc)), axis=0))
+    n, K = P.shape
+    pos = _positives(Y, P)
+    total = xp.zeros(K, dtype=xp.float64, device=array_api_compat.device(P))
+    for rows in _row_blocks(n, K):
+        total = total - xp.sum(_log_q(P[rows, :], pos[rows, :], low, high), axis=0)
+    return _backend.to_numpy(total) / n
 
 
 def _loss_and_grad(Ps: Sequence[Any], pos: Any, W: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -332,7 +341,7 @@ def choose_clip(
     lows, highs = [zero] * len(grid), [zero] * len(grid)
     for rows in _row_blocks(n, K):
         p = pos[rows, :]
-        L = xp.log(_q(xp.clip(xp.astype(P[rows, :], xp.float64), EPS, HIGH), p))
+        L = _log_q(P[rows, :], p)
         for i in range(len(grid)):
             raised, capped = xp.maximum(L, log_low[i]), xp.minimum(L, log_high[i])
             lows[i] = lows[i] - xp.sum(xp.where(p, raised, capped), axis=0)
