@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,71 @@ def test_null_equals_the_exact_distribution():
     assert np.all(
         gm.metrics.null_average_precision(4, 4, size=5, rng=np.random.default_rng(0)) == 1
     )
+
+
+def _subset_counts(pos: np.ndarray, n: int) -> np.ndarray:
+    """How often each m-subset of range(n) was drawn, in itertools.combinations order."""
+    index = {c: i for i, c in enumerate(itertools.combinations(range(n), pos.shape[1]))}
+    counts = np.zeros(len(index))
+    for row in map(tuple, pos.tolist()):
+        counts[index[row]] += 1
+    return counts
+
+
+@pytest.mark.parametrize(("m", "n"), [(1, 5), (3, 6), (2, 30), (4, 7), (6, 7), (7, 7), (0, 3)])
+def test_random_subsets_are_uniform_over_all_subsets(m, n):
+    """Chi-square of the drawn m-subsets against the uniform law over all C(n, m) of them: the
+    positions drawn directly (m <= n / 2, many redraws at (3, 6)) or as the complement."""
+    from scipy.stats import chisquare
+
+    from gpu_moa.metrics._map import random_subsets
+
+    cells = math.comb(n, m)
+    pos = random_subsets(m, n, 300 * cells, np.random.default_rng(7))
+    assert pos.shape == (300 * cells, m)
+    assert np.all(np.diff(pos, axis=1) > 0) and np.all((pos >= 0) & (pos < n))
+    if cells > 1:
+        assert chisquare(_subset_counts(pos, n)).pvalue > 1e-3
+
+
+@pytest.mark.parametrize(("m", "n"), [(4, 10), (7, 10), (2, 3)])
+def test_null_ap_law_equals_the_enumerated_one(monkeypatch, m, n):
+    """Chi-square of null APs against the exact law over all C(n, m) rankings, AP computed
+    from its definition on each ranking; draws in chunks of odd sizes."""
+    from scipy.stats import chisquare
+
+    from gpu_moa.metrics import _map
+
+    monkeypatch.setattr(_map, "_DRAW_CELLS", 7 * n)
+    exact = []
+    for c in itertools.combinations(range(n), m):
+        rel = np.zeros(n)
+        rel[list(c)] = 1
+        exact.append(np.sum(rel * np.cumsum(rel) / np.arange(1, n + 1)) / m)
+    values, law = np.unique(np.round(exact, 12), return_counts=True)
+    pool = _map.null_average_precision(m, n, size=30001, rng=np.random.default_rng(5))
+    at = np.searchsorted(values, np.round(pool, 12))
+    assert np.all(values[np.minimum(at, values.size - 1)] == np.round(pool, 12))
+    observed = np.bincount(at, minlength=values.size)
+    assert chisquare(observed, law / law.sum() * pool.size).pvalue > 1e-3
+
+
+def test_null_ap_of_a_large_ranking_equals_shuffled_rankings():
+    """60 positives among 2,000 (about one redraw per ranking) against rankings shuffled whole:
+    two-sample KS, and the mean against the closed-form mu0."""
+    from scipy.stats import ks_2samp
+
+    from gpu_moa.metrics import _map
+
+    m, n, size = 60, 2000, 6000
+    got = _map.null_average_precision(m, n, size=size, rng=np.random.default_rng(11))
+    rel = np.zeros((size, n))
+    rel[:, :m] = 1
+    rel = np.random.default_rng(12).permuted(rel, axis=1)
+    shuffled = np.sum(rel * np.cumsum(rel, axis=1) / np.arange(1, n + 1), axis=1) / m
+    assert ks_2samp(got, shuffled).pvalue > 1e-3
+    mu0 = gm.metrics.expected_average_precision([m], [n])[0]
+    assert abs(got.mean() - mu0) < 4 * got.std() / np.sqrt(size)
 
 
 def test_p_values_against_brute_force_permutation(rng):

@@ -62,8 +62,11 @@ def test_match_drug_level_uses_consensus(data, labelled_profiles):
     assert "d0" not in set(hits["ref_drug_id"])  # d0 rows were the controls
 
 
-def test_predict_moa_formula(xp, data, labelled_profiles):
+@pytest.mark.parametrize("block_rows", [None, 7, 1])
+def test_predict_moa_formula(xp, data, labelled_profiles, monkeypatch, block_rows):
     X, Y, drugs = data
+    if block_rows is not None:  # votes in blocks of that many query rows (60 = 8 x 7 + 4)
+        monkeypatch.setattr(gm.tl._match, "_VOTE_CELLS", block_rows * Y.shape[1])
     p = labelled_profiles(X, Y, drugs, xp, controls=4)
     P = gm.to_numpy(gm.tl.predict_moa(p, p, k=6, shrinkage=0.5, power=2.0))
     order, best = _brute_neighbours(X, X, drugs[:, None] == drugs[None, :], 6)
@@ -144,3 +147,13 @@ def test_matching_stage_quick(small_lish_moa, tmp_path):
     assert 0 < m["knn_log_loss"] < 1.05 * m["prior_log_loss"]
     assert set(ctx.tables) >= {"matching_hit_rate", "matching_example"}
     assert ctx.sections[-1].figures
+    # the example comes from the stage's all-vs-all search: the same as searching its query alone
+    example = ctx.tables["matching_example"]
+    p = matching._population(ctx)
+    query = p[(p.sig_ids == example["query_sig_id"].iloc[0])]
+    alone = gm.tl.match(query, p, k=10)
+    np.testing.assert_array_equal(example["ref_sig_id"], alone["ref_sig_id"])
+    np.testing.assert_allclose(example["score"], alone["score"], atol=1e-6)
+    pd.testing.assert_frame_equal(
+        example.drop(columns=["score", "query_moa"]), alone.drop(columns="score")
+    )

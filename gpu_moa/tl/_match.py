@@ -19,6 +19,8 @@ from gpu_moa.profiles import Profiles, label_strings
 from gpu_moa.tl._similarity import similarity_topk
 
 LEVELS = ("signature", "drug")
+#: label cells (query rows x labels) of one block of kNN votes
+_VOTE_CELLS = 1 << 16
 
 
 def _reference_at(reference: Profiles, level: str, consensus_method: str) -> Profiles:
@@ -142,19 +144,37 @@ def match(
         block_rows=block_rows,
         search=search,
     )
+    return neighbour_table(query, ref, idx, scores)
+
+
+def neighbour_table(query: Profiles, reference: Profiles, idx: Any, scores: Any) -> pd.DataFrame:
+    """:func:`match`'s table from neighbours already found (e.g. by :func:`neighbours`).
+
+    Parameters
+    ----------
+    query, reference : Profiles
+        The searched profiles (``reference`` at the level searched).
+    idx, scores : array, shape (query.n_obs, k)
+        Reference row of each neighbour (-1 for none) and its similarity, best first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`match` returns.
+    """
     idx, scores = _backend.to_numpy(idx), _backend.to_numpy(scores)
     q_pos, rank = np.nonzero(idx >= 0)
     r_pos = idx[q_pos, rank]
-    column = ref.drug_column
-    drug = ref.obs[column].to_numpy() if column else np.full(ref.n_obs, None)
+    column = reference.drug_column
+    drug = reference.obs[column].to_numpy() if column else np.full(reference.n_obs, None)
     return pd.DataFrame(
         {
             "query_sig_id": query.sig_ids[q_pos],
             "rank": rank + 1,
-            "ref_sig_id": ref.sig_ids[r_pos],
+            "ref_sig_id": reference.sig_ids[r_pos],
             "ref_drug_id": drug[r_pos],
             "score": scores[q_pos, rank],
-            "ref_moa": _ref_moa(ref, r_pos),
+            "ref_moa": _ref_moa(reference, r_pos),
         }
     )
 
@@ -231,13 +251,20 @@ def vote(
     prior = xp.mean(_backend.take_rows(Y, treated), axis=0) if treated.any() else xp.mean(Y, axis=0)
     w = xp.where(idx >= 0, xp.clip(xp.astype(scores, xp.float64), 0.0, None) ** power, 0.0)
     safe = xp.where(idx >= 0, idx, xp.zeros_like(idx))
-    votes = xp.zeros((idx.shape[0], Y.shape[1]), dtype=xp.float64, device=_backend.array_device(Y))
-    for t in range(idx.shape[1]):
-        votes = votes + w[:, t : t + 1] * xp.take(Y, safe[:, t], axis=0)
     denom = xp.sum(w, axis=1, keepdims=True) + shrinkage
-    P = (votes + shrinkage * prior) / xp.where(denom > 0, denom, 1.0)
-    P = xp.where(denom > 0, P, prior)  # no weight at all (shrinkage 0): the prior
-    controls = query.is_control
-    if controls.any():
-        P = xp.where(_backend.to_device(controls, P)[:, None], 0.0, P)
-    return xp.astype(P, xp.float32)
+    controls = _backend.to_device(query.is_control, w) if query.is_control.any() else None
+    n, k = idx.shape
+    rows = max(1, _VOTE_CELLS // max(1, Y.shape[1]))  # a block's votes stay in the cache
+    blocks = []
+    for lo in range(0, max(n, 1), rows):  # one empty block when there is no query
+        hi = min(lo + rows, n)
+        votes = xp.zeros((hi - lo, Y.shape[1]), dtype=xp.float64, device=_backend.array_device(Y))
+        for t in range(k):
+            votes = votes + w[lo:hi, t : t + 1] * xp.take(Y, safe[lo:hi, t], axis=0)
+        d = denom[lo:hi, :]
+        P = (votes + shrinkage * prior) / xp.where(d > 0, d, 1.0)
+        P = xp.where(d > 0, P, prior)  # no weight at all (shrinkage 0): the prior
+        if controls is not None:
+            P = xp.where(controls[lo:hi, None], 0.0, P)
+        blocks.append(xp.astype(P, xp.float32))
+    return xp.concat(blocks, axis=0)

@@ -4,7 +4,8 @@ Every treated training profile (rank-Gauss transformed) is matched against all t
 those of its own drug. The stage reports how often the nearest profiles share an MoA against
 chance, the retrieval mAP (on a sample of queries, to bound the cost), the competition log loss of
 the kNN MoA predictions (:func:`gpu_moa.tl.predict_moa` defaults) against the label-prior baseline,
-and one example query's neighbours. One all-vs-all search serves all of it.
+and one example query's neighbours. One all-vs-all search serves all of it but the mAP, which
+ranks every candidate of its sampled queries.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gpu_moa.metrics._retrieval import (
 )
 from gpu_moa.profiles import Profiles
 from gpu_moa.run._context import RunContext, Section
-from gpu_moa.tl._match import match, neighbours, vote
+from gpu_moa.tl._match import neighbour_table, neighbours, vote
 
 #: treated drugs kept with --quick (all of them otherwise)
 QUICK_DRUGS = 300
@@ -59,11 +60,12 @@ def _curve(hits: np.ndarray, n_pos: np.ndarray, n_cand: np.ndarray) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def _example(p: Profiles, q_rows: np.ndarray, hits: np.ndarray, scores: np.ndarray) -> Any:
-    """Neighbour table of the labelled query whose best hit scores highest."""
-    top = np.where(hits[:, 0], scores[:, 0], -np.inf)
+def _example(p: Profiles, q_rows: np.ndarray, hits: np.ndarray, idx: Any, scores: Any) -> Any:
+    """Neighbour table (10 best, from the stage's search) of the labelled query whose best hit
+    scores highest."""
+    top = np.where(hits[:, 0], scores[q_rows, 0], -np.inf)
     best = int(q_rows[int(np.argmax(top))])
-    table = match(p[[best]], p, k=10)
+    table = neighbour_table(p[[best]], p, idx[best : best + 1, :10], scores[best : best + 1, :10])
     moa = "|".join(np.asarray(p.label_names)[_backend.to_numpy(p.Y[best, :]) > 0])
     return table.assign(query_moa=moa)
 
@@ -107,7 +109,7 @@ def run(ctx: RunContext) -> None:
     xp = p.xp
     prior = xp.zeros_like(P) + xp.mean(xp.astype(p.Y, P.dtype), axis=0)
     loss, prior_loss = multilabel_log_loss(p.Y, P), multilabel_log_loss(p.Y, prior)
-    example = _example(p, q_rows, hits, scores[q_rows])
+    example = _example(p, q_rows, hits, idx, scores)
     first = curve.iloc[0]
     ctx.metrics["matching"] = {
         "profiles": p.n_obs,
