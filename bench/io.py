@@ -60,6 +60,7 @@ def _case(name: str, data: Path):
     """The callable timed for one case (imports and look-ups happen before timing)."""
     import numpy as np
     import pandas as pd
+    import pyarrow.dataset  # noqa: F401 - read_table imports it on first use: not I/O
     import pyarrow.parquet as pq
 
     import gpu_moa as gm

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from gpu_moa._atomic import atomic_path
 from gpu_moa._validation import DataError, data_error
 from gpu_moa.io import _checks
 from gpu_moa.io._annotate import feature_var
+from gpu_moa.io._arrow_matrix import ColumnMatrices
 from gpu_moa.io._csv import to_matrix
 from gpu_moa.profiles import Profiles
 
@@ -121,10 +123,10 @@ def _layout(schema: pa.Schema, path: Path) -> dict[str, Any]:
     return {"sig_id": "sig_id", "obs": obs, "features": features, "labels": labels or None}
 
 
-def _numeric_features(table: pa.Table, features: list[str], path: Path) -> None:
+def _numeric_features(schema: pa.Schema, features: list[str], path: Path) -> None:
     """Raise when a feature column does not hold numbers (a foreign file with text in it)."""
     for name in features:
-        kind = table.schema.field(name).type
+        kind = schema.field(name).type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
             raise data_error(
                 f"{path}, column {name!r}",
@@ -153,32 +155,11 @@ def _read_var(schema: pa.Schema, features: list[str]) -> pd.DataFrame:
     return pa.ipc.open_stream(stored).read_all().to_pandas()
 
 
-def _label_matrix(table: pa.Table) -> tuple[np.ndarray, bool]:
-    """Labels as a row-major float32 matrix, and whether they are known to be all 0/1.
-
-    uint8 columns without nulls (how :func:`write_parquet` stores binary labels) are stacked as
-    bytes: the 0/1 check then reads one byte per label and the float32 matrix comes from one
-    transposing cast, without the float64 detour of Arrow's tensor conversion.
-    """
-    columns = table.columns
-    if columns and all(c.type == pa.uint8() and c.null_count == 0 for c in columns):
-        stacked = np.stack([c.to_numpy() for c in columns])
-        return np.ascontiguousarray(stacked.T, dtype=np.float32), bool(stacked.max() <= 1)
-    return to_matrix(table), False
-
-
-def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
-    """Read and validate a Parquet file into one "part" for :func:`_lish_moa.assemble`.
-
-    Rows keep their stored order; ``split`` selects rows by ``obs["split"]`` (all rows count
-    as training rows when there is no such column). Test rows' labels may be NaN.
-    """
-    try:  # pyarrow, thrift, JSON and IPC errors of a damaged file become one DataError
-        schema = pq.read_schema(path)
-        layout = _layout(schema, path)
-        table = pq.read_table(path)
-        obs = _read_obs(table, layout, schema)
-        var = _read_var(schema, layout["features"])
+@contextmanager
+def _unreadable(path: Path) -> Iterator[None]:
+    """Turn pyarrow, thrift, JSON and IPC errors of a damaged file into one DataError."""
+    try:
+        yield
     except DataError:
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
@@ -189,42 +170,69 @@ def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
             f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:120]})",
             "the file is truncated or corrupt; re-download or regenerate it",
         ) from None
-    _numeric_features(table, layout["features"], path)
+
+
+def _check_obs(obs: pd.DataFrame, path: Path) -> np.ndarray:
+    """Validate sig_ids and cp_type/cp_time/cp_dose; return the training-row mask."""
     _checks.sig_index(pd.DataFrame({"sig_id": obs.index}), path)
-    for column in ("cp_type", "cp_time", "cp_dose"):
-        if column in obs:
-            allowed = {
-                "cp_type": _checks.CP_TYPES,
-                "cp_time": _checks.CP_TIMES,
-                "cp_dose": _checks.CP_DOSES,
-            }[column]
-            _checks.check_obs_values(obs[column], allowed, column, path)
-    is_train = (obs["split"] != "test").to_numpy() if "split" in obs else np.ones(len(obs), bool)
-    rows = {"train": is_train, "test": ~is_train, "all": np.ones(len(obs), bool)}[split]
-    if not rows.any():
-        raise data_error(str(path), f"no {split} rows", "ask for another split")
-    whole = bool(rows.all())
-    features = layout["features"]
-    X = to_matrix(table.select(features))
-    obs = obs if whole else obs[rows]
-    X = X if whole else X[rows]
-    _checks.check_features(X, features, obs.index, path)
-    part: dict[str, Any] = {
-        "X": X,
-        "obs": obs,
-        "features": features,
-        "var": var,
+    allowed = {
+        "cp_type": _checks.CP_TYPES,
+        "cp_time": _checks.CP_TIMES,
+        "cp_dose": _checks.CP_DOSES,
     }
-    for key, names in (("scored", layout.get("labels")), ("extra", layout.get("extra_labels"))):
-        if names is None or split == "test":
-            continue
-        Y, binary = _label_matrix(table.select(names))
-        Y = Y if whole else Y[rows]
-        train_rows = is_train if whole else is_train[rows]
-        if not binary:  # (binary: every stored byte was 0 or 1)
-            keep = slice(None) if train_rows.all() else train_rows
-            _checks.check_labels(Y[keep], names, obs.index[keep], path)
-        part[key] = (Y, names)
+    for column, values in allowed.items():
+        if column in obs:
+            _checks.check_obs_values(obs[column], values, column, path)
+    return (obs["split"] != "test").to_numpy() if "split" in obs else np.ones(len(obs), bool)
+
+
+def read_parquet_parts(path: Path, split: str) -> list[dict[str, Any]]:
+    """Read and validate a Parquet file into one "part" for :func:`_lish_moa.assemble`.
+
+    Rows keep their stored order; ``split`` selects rows by ``obs["split"]`` (all rows count
+    as training rows when there is no such column). Test rows' labels may be NaN. Threads build
+    the feature and label matrices from the Arrow columns (:class:`ColumnMatrices`) while
+    ``obs`` is read and checked.
+    """
+    with _unreadable(path):
+        pf = pq.ParquetFile(path, memory_map=True, pre_buffer=False)
+    with pf:
+        with _unreadable(path):
+            schema = pf.schema_arrow
+            layout = _layout(schema, path)
+            obs_table = pf.read(columns=layout["obs"], use_threads=False)
+        features = layout["features"]
+        _numeric_features(schema, features, path)
+        blocks = {"X": features}
+        for key, stored in (("scored", "labels"), ("extra", "extra_labels")):
+            if split != "test" and layout.get(stored) is not None:
+                blocks[key] = layout[stored]
+        with ColumnMatrices(pf, blocks) as matrices:
+            with _unreadable(path):
+                obs = _read_obs(obs_table, layout, schema)
+                var = _read_var(schema, features)
+            is_train = _check_obs(obs, path)
+            rows = {"train": is_train, "test": ~is_train, "all": np.ones(len(obs), bool)}[split]
+            if not rows.any():
+                raise data_error(str(path), f"no {split} rows", "ask for another split")
+            with _unreadable(path):
+                facts = matrices.finish()
+    whole = bool(rows.all())
+    obs = obs if whole else obs[rows]
+    train_rows = is_train if whole else is_train[rows]
+    part: dict[str, Any] = {"obs": obs, "features": features, "var": var}
+    for key, values in matrices.values.items():
+        values = values if whole else values[rows]
+        bounded, binary = facts[key]
+        if key == "X":
+            if not bounded:
+                _checks.check_features(values, features, obs.index, path)
+            part["X"] = values
+        else:
+            if not binary:  # (binary: every stored byte was 0 or 1)
+                keep = slice(None) if train_rows.all() else train_rows
+                _checks.check_labels(values[keep], blocks[key], obs.index[keep], path)
+            part[key] = (values, blocks[key])
     return [part]
 
 
