@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import scipy.linalg
 
 import gpu_moa as gm
-from gpu_moa._backend import interp_levels, sort_columns
+from gpu_moa._backend import _kernels, eigh_top, interp_levels, sort_columns
 
 
 def _plain_levels(X, q):
@@ -54,3 +56,57 @@ def test_sort_columns_equal_numpy_sort(xp, rng):
     got = sort_columns(xp.asarray(X)[:, 2:8])  # a column slice, not contiguous
     assert tuple(got.shape) == (123, 6)
     np.testing.assert_array_equal(gm.to_numpy(got), np.sort(X[:, 2:8], axis=0))
+
+
+def _with_spectrum(rng, eigvals):
+    """A symmetric matrix with the given eigenvalues and random eigenvectors."""
+    p = eigvals.shape[0]
+    Q = np.linalg.qr(rng.standard_normal((p, p)))[0]
+    S = (Q * eigvals) @ Q.T
+    return (S + S.T) / 2
+
+
+@pytest.mark.parametrize("spectrum", ["decaying", "steep", "flat"])
+def test_eigh_top_equals_float64_eigh(xp, rng, monkeypatch, spectrum):
+    """The float32 start refined in float64 gives the float64 pairs; where float32 cannot resolve
+    the pairs (a flat spectrum: the refinement cannot certify them) the float64 solver does."""
+    p, k = 200, 8  # k + 10 <= p / 8: the float32 start is tried
+    eigvals = {
+        "decaying": 1.0 / np.arange(1.0, p + 1),
+        # the top k span 8 decades: float32 (resolution ~1e-7 of the largest) loses the smallest
+        "steep": np.concatenate([np.logspace(0, -10, k + 2), np.full(p - k - 2, 1e-12)]),
+        "flat": 1.0 + 1e-3 * rng.random(p),
+    }[spectrum]
+    S = _with_spectrum(rng, eigvals)
+    outcomes, refine = [], _kernels._refine_top
+
+    def spy(*args):
+        out = refine(*args)
+        outcomes.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_kernels, "_refine_top", spy)
+    vals, vecs = eigh_top(xp.asarray(S), k)
+    assert len(outcomes) == 1  # the float32 start was tried
+    if xp.__name__.endswith("numpy"):  # (array-api-strict's float32 eigh runs in float64)
+        assert outcomes == [{"decaying": True, "steep": True, "flat": False}[spectrum]]
+    want_vals, want_vecs = scipy.linalg.eigh(S, subset_by_index=[p - k, p - 1])
+    want_vals, want_vecs = want_vals[::-1], want_vecs[:, ::-1]
+    vals, vecs = gm.to_numpy(vals), gm.to_numpy(vecs)
+    np.testing.assert_allclose(vals, want_vals, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(np.abs(np.sum(vecs * want_vecs, axis=0)), 1.0, atol=1e-9)
+    np.testing.assert_allclose(vecs.T @ vecs, np.eye(k), atol=1e-12)
+    if spectrum == "steep":  # the float32 pairs alone are far off for the smallest
+        start = scipy.linalg.eigh(S.astype(np.float32), subset_by_index=[p - k, p - 1])[0]
+        assert abs(start[0] - want_vals[-1]) > want_vals[-1]
+
+
+def test_eigh_top_of_many_pairs_takes_the_float64_solver(xp, rng, monkeypatch):
+    p, k = 120, 60
+    S = _with_spectrum(rng, 1.0 / np.arange(1.0, p + 1))
+    monkeypatch.setattr(_kernels, "_refine_top", None)  # never called
+    vals, vecs = eigh_top(xp.asarray(S), k)
+    want_vals, want_vecs = scipy.linalg.eigh(S, subset_by_index=[p - k, p - 1])
+    np.testing.assert_allclose(gm.to_numpy(vals), want_vals[::-1], rtol=1e-10)
+    cos = np.abs(np.sum(gm.to_numpy(vecs) * want_vecs[:, ::-1], axis=0))
+    np.testing.assert_allclose(cos, 1.0, atol=1e-9)

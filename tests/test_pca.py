@@ -12,7 +12,8 @@ from sklearn.decomposition import PCA
 
 import gpu_moa as gm
 from gpu_moa import _backend
-from gpu_moa.tl._pca import pca_fit, pca_fit_from_scatter, pca_transform
+from gpu_moa._backend import _kernels
+from gpu_moa.tl._pca import _scatter, pca_fit, pca_fit_from_scatter, pca_transform
 
 
 def _data(rng, n=300, p=25, shift=2.0):
@@ -111,6 +112,82 @@ def test_partition_merge_equals_single_fit(xp, rng):
         _backend.to_numpy(full.explained_variance_),
         rtol=1e-4,
     )
+
+
+def _spread_data(rng, n, p, mean_sd):
+    """Correlated features whose means are ``mean_sd`` standard deviations."""
+    scales = np.linspace(3.0, 0.3, p)
+    X = rng.standard_normal((n, p)) * scales @ np.linalg.qr(rng.standard_normal((p, p)))[0]
+    return (X + mean_sd * X.std(axis=0)).astype(np.float32)
+
+
+def _graded_data(rng, n, p):
+    """Features on scales from 1 to 1e-5, mixed a little and shuffled: the top 5 variances span 8
+    decades. The float32 product keeps each entry's relative precision; a float32 eigensolver
+    does not (its error is relative to the largest eigenvalue)."""
+    scales = np.concatenate([[1.0, 1e-1, 1e-2, 1e-3, 1e-4], np.full(p - 5, 1e-5)])
+    mix = np.eye(p) + 0.2 * rng.standard_normal((p, p)) / np.sqrt(p)
+    return ((rng.standard_normal((n, p)) @ mix) * scales)[:, rng.permutation(p)].astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("case", "k", "fused"),
+    [
+        ("small_mean", 4, True),  # uncentred product; float32 eigenpairs refined in float64
+        ("small_mean", 110, True),  # n_comps close to p: the float64 eigensolver
+        ("large_mean", 4, False),  # a mean of 5 standard deviations: centred rows
+        ("graded", 5, True),  # ill-conditioned: the refinement rejects the float32 start
+    ],
+)
+def test_pca_paths_match_sklearn(xp, rng, monkeypatch, case, k, fused):
+    n, p = 500, 120
+    if case == "graded":
+        X = _graded_data(rng, n, p)
+    else:
+        X = _spread_data(rng, n, p, 0.3 if case == "small_mean" else 5.0)
+    outcomes, refine = [], _kernels._refine_top
+
+    def spy(*args):
+        out = refine(*args)
+        outcomes.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_kernels, "_refine_top", spy)
+    assert (_scatter(xp.asarray(X))[2] is None) is fused
+    fit = pca_fit(xp.asarray(X), n_comps=k)
+    assert len(outcomes) == (8 * (k + 10) <= p)
+    if case == "graded" and xp.__name__.endswith("numpy"):
+        assert outcomes == [False]  # the float64 eigensolver took over
+    oracle = PCA(n_components=k, svd_solver="full").fit(X.astype(np.float64))
+    got = {name: _backend.to_numpy(getattr(fit, name)) for name in ("mean_", "components_")}
+    np.testing.assert_allclose(got["mean_"], oracle.mean_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got["components_"], oracle.components_, atol=1e-4)
+    for name in ("explained_variance_", "singular_values_"):
+        np.testing.assert_allclose(
+            _backend.to_numpy(getattr(fit, name)), getattr(oracle, name), rtol=1e-5, err_msg=name
+        )
+    np.testing.assert_allclose(
+        _backend.to_numpy(fit.explained_variance_ratio_),
+        oracle.explained_variance_ratio_,
+        rtol=1e-5,
+        atol=1e-8,
+    )
+    profiles = gm.tl.pca(_profiles(X, xp), n_comps=k, whiten=True)
+    want = PCA(n_components=k, svd_solver="full", whiten=True).fit_transform(X.astype(np.float64))
+    np.testing.assert_allclose(_backend.to_numpy(profiles.obsm["X_pca"]), want, atol=2e-3)
+
+
+@pytest.mark.parametrize("mean_sd", [0.3, 5.0])
+def test_scatter_equals_float64_scatter(xp, rng, mean_sd):
+    X = _spread_data(rng, 700, 40, mean_sd)
+    scatter, mean, Xc = _scatter(xp.asarray(X))
+    assert (Xc is None) is (mean_sd < 1)  # the centred rows are made only for a large mean
+    assert scatter.dtype == xp.float64 and mean.dtype == xp.float64
+    Xd = X.astype(np.float64)
+    np.testing.assert_allclose(_backend.to_numpy(mean), Xd.mean(axis=0), rtol=1e-12)
+    Xd -= Xd.mean(axis=0)
+    want = Xd.T @ Xd
+    np.testing.assert_allclose(_backend.to_numpy(scatter), want, atol=1e-5 * np.abs(want).max())
 
 
 def test_backend_is_logged(rng):

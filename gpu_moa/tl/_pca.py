@@ -1,12 +1,15 @@
 """Principal component analysis: exact covariance-eigh in the array namespace, cuML, scikit-learn.
 
-The default solver centres a copy of ``X`` and forms the p x p scatter matrix with one matrix
-product, then takes its eigendecomposition in float64. For the tall matrices of this domain
+The default solver forms the p x p scatter matrix with one matrix product, ``X^T X`` centred in
+float64 with the float64 mean (a centred copy of ``X`` only when the mean is large against the
+spread), then takes its top eigenpairs (:func:`gpu_moa._backend.eigh_top`: a float32 start
+refined in float64, or the float64 decomposition). For the tall matrices of this domain
 (23,814 x 872 lish-moa, 1.2M x 978 L1000) that is the cheapest exact PCA, and the scatter is a sum
 over row blocks, so partitioned data merge by adding the blocks' scatters
-(:func:`pca_fit_from_scatter`). Components follow scikit-learn's sign convention (the largest
-absolute loading of each component is positive), so results equal ``sklearn.decomposition.PCA``
-up to floating-point error.
+(:func:`pca_fit_from_scatter`). Scores are one product ``X @ components.T`` less the projected
+mean. Components follow scikit-learn's sign convention (the largest absolute loading of each
+component is positive), so results equal ``sklearn.decomposition.PCA`` up to floating-point
+error.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def pca_fit_from_scatter(
     p = scatter.shape[0]
     _check_n_comps(n_comps, n_samples, p)
     dtype = mean.dtype if dtype is None else dtype
-    s64 = xp.astype(scatter, xp.float64)
+    s64 = xp.astype(scatter, xp.float64, copy=False)
     s64 = (s64 + s64.T) / 2.0
     vals, vecs = _backend.eigh_top(s64, n_comps)
     vals = xp.clip(vals, 0.0, None)
@@ -119,15 +122,33 @@ def pca_fit_from_scatter(
     )
 
 
-def _fit_covariance_eigh(X: Any, n_comps: int) -> tuple[PCAFit, Any]:
-    """The fit and the centred data (which :func:`pca` reuses to project)."""
+#: the scatter comes from the uncentred product ``X^T X - n mean mean^T`` while the mean carries at
+#: most this share of the spread (``n |mean|^2 <= share * |X - mean|_F^2``), else from centred rows
+_MEAN_SHARE_MAX = 0.25
+#: rows sampled (spread over the matrix) to estimate the spread for that choice
+_SAMPLE_ROWS = 2048
+
+
+def _scatter(X: Any) -> tuple[Any, Any, Any]:
+    """Centred scatter matrix and feature means of ``X`` (float64), and the centred rows when it
+    made them (None when fused).
+
+    Fused: one product of the uncentred rows, centred afterwards in float64 with the float64 mean
+    (a float32 mean's rounding, multiplied by n, would dominate the error). The uncentred float32
+    product sums same-sign terms, so its rounding grows with the mean: with the mean below half a
+    standard deviation (share 1/4) the components stay within 3x the centred product's rounding
+    (angles ~1e-6 at 23,814 x 872); a larger mean costs a centred copy of ``X``.
+    """
     xp = _backend.get_namespace(X)
-    mean = xp.mean(X, axis=0)
-    Xc = X - mean
-    # Xc^T Xc is a p x p output: OpenBLAS serves it with its symmetric rank-k kernel, which is
-    # safe and fast at this shape (the known crash is the n x n product X X^T).
-    fit = pca_fit_from_scatter(xp.matmul(Xc.T, Xc), mean, X.shape[0], n_comps=n_comps)
-    return fit, Xc
+    n = X.shape[0]
+    mean = xp.sum(X, axis=0, dtype=xp.float64) / n
+    sample = X[:: max(1, n // _SAMPLE_ROWS), :]
+    spread = float(n) * xp.sum(xp.astype(xp.var(sample, axis=0), xp.float64))
+    if bool(float(n) * xp.sum(mean * mean) <= _MEAN_SHARE_MAX * spread):
+        gram = xp.astype(xp.matmul(X.T, X), xp.float64)
+        return gram - float(n) * (mean[:, None] * mean[None, :]), mean, None
+    Xc = X - xp.astype(mean, X.dtype)
+    return xp.astype(xp.matmul(Xc.T, Xc), xp.float64), mean, Xc
 
 
 def _from_estimator(model: Any, X: Any, n: int, solver: str) -> PCAFit:
@@ -162,8 +183,9 @@ def _resolve_solver(X: Any, solver: str) -> tuple[str, str]:
     return "covariance_eigh", "data on the CPU: exact covariance-eigh"
 
 
-def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any]:
-    """Fit with a solver; also returns the centred data when the solver made it (else None)."""
+def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any, bool]:
+    """Fit with a solver; also the centred rows when it made them, and whether scores may be
+    projected from the uncentred rows (``X @ C.T - mean @ C.T``)."""
     xp = _backend.get_namespace(X)
     n, p = X.shape
     _check_n_comps(n_comps, n, p)
@@ -171,7 +193,9 @@ def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any]:
     solver, note = _resolve_solver(X, solver)
     with _backend.timed_step(f"pca[{solver}]", xp, note):
         if solver == "covariance_eigh":
-            return _fit_covariance_eigh(X, n_comps)
+            scatter, mean, Xc = _scatter(X)
+            fit = pca_fit_from_scatter(scatter, mean, n, n_comps=n_comps, dtype=X.dtype)
+            return fit, Xc, Xc is None
         if solver == "sklearn":
             from sklearn.decomposition import PCA
 
@@ -181,7 +205,7 @@ def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any]:
             if _backend.device_of(X) != "gpu":
                 raise ValueError("solver='cuml' needs the data on the GPU: use p.to('gpu') first")
             model = cuml.PCA(n_components=n_comps, output_type="cupy").fit(X)
-        return _from_estimator(model, X, n, solver), None
+        return _from_estimator(model, X, n, solver), None, False
 
 
 def pca_fit(X: Any, *, n_comps: int = 50, solver: str = "auto") -> PCAFit:
@@ -226,13 +250,20 @@ def pca_transform(fit: PCAFit, X: Any, *, whiten: bool = False) -> Any:
         raise ValueError(
             f"X has {X.shape[1]} features but the PCA was fitted on {fit.components_.shape[1]}"
         )
-    return _project(fit, X - fit.mean_, whiten)
+    return _project(fit, X, whiten)
 
 
-def _project(fit: PCAFit, Xc: Any, whiten: bool) -> Any:
-    """Scores of centred rows."""
-    xp = _backend.get_namespace(Xc)
-    scores = xp.matmul(Xc, fit.components_.T)
+def _project(fit: PCAFit, X: Any, whiten: bool, *, Xc: Any = None, fused: bool = False) -> Any:
+    """Scores of rows: ``(X - mean) @ C.T``; ``Xc @ C.T`` from given centred rows; with ``fused``
+    ``X @ C.T - mean @ C.T`` (no centred copy)."""
+    xp = _backend.get_namespace(X)
+    C = fit.components_
+    if Xc is not None:
+        scores = xp.matmul(Xc, C.T)
+    elif fused:
+        scores = xp.matmul(X, C.T) - xp.matmul(fit.mean_, C.T)
+    else:
+        scores = xp.matmul(X - fit.mean_, C.T)
     if whiten:
         eps = xp.finfo(scores.dtype).eps
         scores = scores / xp.clip(xp.sqrt(fit.explained_variance_), eps, None)
@@ -261,8 +292,8 @@ def pca(p: Profiles, *, n_comps: int = 50, whiten: bool = False, solver: str = "
         whiten and the feature names.
     """
     n_comps = min(n_comps, p.n_obs, p.n_vars)
-    fit, Xc = _fit(p.X, n_comps, solver)
-    scores = pca_transform(fit, p.X, whiten=whiten) if Xc is None else _project(fit, Xc, whiten)
+    fit, Xc, fused = _fit(p.X, n_comps, solver)
+    scores = _project(fit, p.X, whiten, Xc=Xc, fused=fused)
     return with_pca(p, fit, scores, whiten=whiten)
 
 
