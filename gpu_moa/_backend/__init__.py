@@ -13,6 +13,7 @@ behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in th
                    ``segment_sum``, ``average_ranks``, ``eigh``, ``eigh_top``, ``smallest_k``,
                    ``matmul_into``, ``ordered_map``, ``interp_levels``, ``sort_columns``, ``ndtri``
 ``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
+``_ranking``       ``average_precision_rows``: per-row average precision of a score block
 =================  ==============================================================================
 
 CuPy, cuDF and cuML are imported lazily and only here, so ``import gpu_moa`` needs NumPy, pandas
@@ -55,6 +56,7 @@ from gpu_moa._backend._kernels import (
     smallest_k,
     sort_columns,
 )
+from gpu_moa._backend._ranking import average_precision_rows
 from gpu_moa._backend._steps import (
     StepRecord,
     clear_step_log,
@@ -82,6 +84,7 @@ __all__ = [
     "Transfer",
     "TransferLog",
     "array_device",
+    "average_precision_rows",
     "average_ranks",
     "backend_name",
     "clear_step_log",

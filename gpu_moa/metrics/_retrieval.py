@@ -61,52 +61,12 @@ def _block_rows(n: int, bytes_per_cell: int, xp: Any, block_rows: int | None) ->
     return int(max(1, budget // max(1, n * bytes_per_cell)))
 
 
-def _ap_sorted(s: Any, hits: Any, xp: Any) -> Any:
-    """Average precision of rows already sorted by descending score, tie groups honoured.
-
-    Tied scores form one threshold: every positive of a tie group is credited with the
-    precision at the end of the group, as in ``sklearn.metrics.average_precision_score``.
-    """
-    b, n = s.shape
-    dev = _backend.array_device(s)
-    ends = xp.concat([s[:, 1:] != s[:, :-1], xp.ones((b, 1), dtype=xp.bool, device=dev)], axis=1)
-    flat_ends = xp.reshape(ends, (-1,))
-    (end_at,) = xp.nonzero(flat_ends)
-    starts = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), flat_ends[:-1]])
-    group = xp.cumulative_sum(xp.astype(starts, xp.int64)) - 1
-    group_end = xp.take(end_at, group)  # flat position of the end of each element's tie group
-    cum_hits = xp.reshape(xp.cumulative_sum(xp.astype(hits, xp.float64), axis=1), (-1,))
-    row_start = xp.reshape(
-        xp.arange(b, dtype=xp.int64, device=dev)[:, None] * n
-        + xp.zeros((b, n), dtype=xp.int64, device=dev),
-        (-1,),
-    )
-    precision = xp.take(cum_hits, group_end) / xp.astype(group_end - row_start + 1, xp.float64)
-    return xp.sum(xp.astype(hits, xp.float64) * xp.reshape(precision, (b, n)), axis=1)
-
-
 def _average_precision(S: Any, pos: Any, xp: Any) -> tuple[Any, Any]:
     """Per row: average precision of ranking ``pos`` by ``S`` (sklearn's tie rule), positives.
 
-    Rows where no positive ties with the next score take the direct sum of precision@rank
-    over positives; only rows with such ties go through the tie-group computation.
+    See :func:`gpu_moa._backend.average_precision_rows`.
     """
-    b, n = S.shape
-    order = xp.argsort(-S, axis=1, stable=False)  # order within ties does not matter
-    s = xp.take_along_axis(S, order, axis=1)
-    hits = xp.take_along_axis(pos, order, axis=1)
-    cum = xp.cumulative_sum(xp.astype(hits, xp.int32), axis=1)
-    rank = xp.arange(1, n + 1, dtype=xp.float32, device=_backend.array_device(S))[None, :]
-    direct = xp.sum(xp.where(hits, xp.astype(cum, xp.float32) / rank, 0.0), axis=1)
-    ap = xp.astype(direct, xp.float64)
-    tied = xp.any(hits[:, :-1] & (s[:, 1:] == s[:, :-1]), axis=1)
-    if bool(xp.any(tied)):
-        (rows,) = xp.nonzero(tied)
-        exact = _ap_sorted(xp.take(s, rows, axis=0), xp.take(hits, rows, axis=0), xp)
-        slot = xp.clip(xp.cumulative_sum(xp.astype(tied, xp.int64)) - 1, 0, None)
-        ap = xp.where(tied, xp.take(exact, slot), ap)
-    n_pos = xp.astype(cum[:, n - 1], xp.float64)
-    return ap / xp.where(n_pos > 0, n_pos, 1.0), n_pos
+    return _backend.average_precision_rows(S, pos)
 
 
 def retrieval_map(
