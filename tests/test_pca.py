@@ -198,6 +198,7 @@ def test_backend_is_logged(rng):
     assert "exact covariance-eigh" in rec.note
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf
 def test_bad_input(rng):
     X = _data(rng, n=30, p=5)
     with pytest.raises(ValueError, match="n_comps=6"):
@@ -208,6 +209,11 @@ def test_bad_input(rng):
     bad[3, 2] = np.nan
     with pytest.raises(gm.DataError, match="NaN"):
         pca_fit(bad, n_comps=2)
+    for values in ([np.inf], [np.inf, -np.inf]):  # found through the column sums as well
+        bad = X.copy()
+        bad[3 : 3 + len(values), 2] = values
+        with pytest.raises(gm.DataError, match=f"{len(values)} NaN/inf"):
+            pca_fit(bad, n_comps=2)
     with pytest.raises(ValueError, match="fitted on 5"):
         pca_transform(pca_fit(X, n_comps=2), X[:, :4])
 

@@ -126,7 +126,7 @@ def pca_fit_from_scatter(
 #: most this share of the spread (``n |mean|^2 <= share * |X - mean|_F^2``), else from centred rows
 _MEAN_SHARE_MAX = 0.25
 #: rows sampled (spread over the matrix) to estimate the spread for that choice
-_SAMPLE_ROWS = 2048
+_SAMPLE_ROWS = 512
 
 
 def _scatter(X: Any) -> tuple[Any, Any, Any]:
@@ -142,11 +142,14 @@ def _scatter(X: Any) -> tuple[Any, Any, Any]:
     xp = _backend.get_namespace(X)
     n = X.shape[0]
     mean = xp.sum(X, axis=0, dtype=xp.float64) / n
+    if not bool(xp.all(xp.isfinite(mean))):  # float64 sums of finite float32 values stay finite
+        check_no_nan_array(X, "pca input X")
     sample = X[:: max(1, n // _SAMPLE_ROWS), :]
     spread = float(n) * xp.sum(xp.astype(xp.var(sample, axis=0), xp.float64))
     if bool(float(n) * xp.sum(mean * mean) <= _MEAN_SHARE_MAX * spread):
-        gram = xp.astype(xp.matmul(X.T, X), xp.float64)
-        return gram - float(n) * (mean[:, None] * mean[None, :]), mean, None
+        scatter = xp.astype(xp.matmul(X.T, X), xp.float64)
+        scatter -= float(n) * (mean[:, None] * mean[None, :])
+        return scatter, mean, None
     Xc = X - xp.astype(mean, X.dtype)
     return xp.astype(xp.matmul(Xc.T, Xc), xp.float64), mean, Xc
 
@@ -189,8 +192,9 @@ def _fit(X: Any, n_comps: int, solver: str) -> tuple[PCAFit, Any, bool]:
     xp = _backend.get_namespace(X)
     n, p = X.shape
     _check_n_comps(n_comps, n, p)
-    check_no_nan_array(X, "pca input X")
     solver, note = _resolve_solver(X, solver)
+    if solver != "covariance_eigh":  # (that one finds NaN/inf in its column sums)
+        check_no_nan_array(X, "pca input X")
     with _backend.timed_step(f"pca[{solver}]", xp, note):
         if solver == "covariance_eigh":
             scatter, mean, Xc = _scatter(X)
