@@ -14,6 +14,8 @@ from typing import Any
 
 from gpu_moa._backend._devices import array_device, get_namespace, is_numpy_namespace
 
+_ABOVE_GROUPS = 4  # NumPy: a row with more groups above its bound takes the group selection
+
 
 def group_width(m: int, k: int, xp: ModuleType) -> int:
     """Columns per group for the group-maxima top-k.
@@ -43,7 +45,9 @@ def _sorted_topk(S: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     return xp.astype(order, xp.int64), xp.take_along_axis(S, order, axis=1)
 
 
-def topk_rows(S: Any, k: int, g: int | None = None, *, columns: bool = False) -> tuple[Any, Any]:
+def topk_rows(
+    S: Any, k: int, g: int | None = None, *, columns: bool = False, above: Any = None
+) -> tuple[Any, Any]:
     """The ``k`` largest entries of each row of ``S`` (ties to the lower column), sorted.
 
     The columns are dealt into ``G = m / g`` strided groups (column ``c`` goes to group
@@ -64,6 +68,13 @@ def topk_rows(S: Any, k: int, g: int | None = None, *, columns: bool = False) ->
         Select in the columns of ``S`` instead (the rows of ``S.T``, without a transposed copy:
         the group maxima are taken over whole rows of ``S``); the result is that of
         ``topk_rows(S.T, k, g)``.
+    above : array, shape (b,), optional
+        Per-row lower bounds (-inf for none): only entries strictly above a finite bound are
+        needed. A row with a finite bound may then hold just those (best first, at most ``k``),
+        its remaining slots -inf; rows with bound -inf are exact. On NumPy, rows whose bound
+        leaves few group maxima above it skip the group selection; other namespaces ignore it.
+        Merging such a result after ``k`` sorted entries scoring at least the bound, all at
+        lower columns, gives the same ``k`` best as the exact result.
 
     Returns
     -------
@@ -78,6 +89,8 @@ def topk_rows(S: Any, k: int, g: int | None = None, *, columns: bool = False) ->
     G = m // g
     if m % g or G <= k:
         return _sorted_topk(S, k, xp)
+    if above is not None and is_numpy_namespace(xp):
+        return _topk_above_numpy(S if M is None else M, k, g, above, M is not None)
     if M is None:
         gmax = xp.max(xp.reshape(S, (b, g, G)), axis=1)
     else:  # the maxima of strided row groups of M: elementwise maxima of g contiguous slabs
@@ -125,12 +138,67 @@ def _group_topk_numpy(S: Any, gmax: Any, k: int, g: int) -> tuple[Any, Any, Any]
     else:
         vals = np.take_along_axis(S, cols, axis=1)
     vals = vals + np.float32(0.0)  # -0.0 -> +0.0
-    bits = vals.view(np.int32)
-    # decreasing with the float value: ~bits for positive floats, the sign bit flipped for
-    # negative ones; then the candidate's position in the low bits
-    key = bits ^ ~((bits >> 31) & 0x7FFFFFFF)
     shift = max(1, (cols.shape[1] - 1).bit_length())
-    key = np.left_shift(key, shift, dtype=np.int64)
+    key = np.left_shift(_descending_key(vals), shift, dtype=np.int64)
     key |= np.arange(cols.shape[1], dtype=np.int64)
     pick = np.sort(np.partition(key, k - 1, axis=1)[:, :k], axis=1) & ((1 << shift) - 1)
     return np.take_along_axis(cols, pick, axis=1), np.take_along_axis(vals, pick, axis=1), ambiguous
+
+
+def _descending_key(vals: Any) -> Any:
+    """int32 keys of float32 values (no -0.0, no NaN), decreasing with the value: ~bits for
+    positive floats, the sign bit flipped for negative ones."""
+    bits = vals.view("int32")
+    return bits ^ ~((bits >> 31) & 0x7FFFFFFF)
+
+
+def _topk_above_numpy(M: Any, k: int, g: int, above: Any, columns: bool) -> tuple[Any, Any]:
+    """NumPy path of ``topk_rows(..., above=...)`` on the score block ``M`` (its columns
+    when ``columns``).
+
+    The group maxima above a row's bound point at the only entries it needs. Rows with more
+    than ``_ABOVE_GROUPS * k`` such groups (or no finite bound) take the group selection; the
+    surviving entries of the others are ordered by one int64 key each (the row, the value's
+    descending key, the column) in one sort of all of them.
+    """
+    import numpy as np
+
+    b, m = M.shape[::-1] if columns else M.shape
+    G = m // g
+    above = np.ascontiguousarray(above, dtype=M.dtype)  # a strided bound slows the compares
+    if columns:  # strided row groups of M: (G, b) maxima
+        hit = np.max(M.reshape(g, G, b), axis=0) > above[None, :]
+        exact = np.count_nonzero(hit, axis=0) > _ABOVE_GROUPS * k
+    else:
+        hit = np.max(M.reshape(b, g, G), axis=1) > above[:, None]
+        exact = np.count_nonzero(hit, axis=1) > _ABOVE_GROUPS * k
+    exact |= above == -np.inf
+    rbits, cbits = max(1, (b - 1).bit_length()), max(1, (m - 1).bit_length())
+    n_exact = int(np.count_nonzero(exact))
+    if n_exact * 2 > b or rbits + 32 + cbits > 63:
+        return topk_rows(M, k, g, columns=columns)
+    idx = np.zeros((b, k), dtype=np.int64)
+    top = np.full((b, k), -np.inf, dtype=M.dtype)
+    if n_exact:
+        (rows,) = np.nonzero(exact)
+        part = np.take(M, rows, axis=1 if columns else 0)
+        idx[rows], top[rows] = topk_rows(part, k, g, columns=columns)
+        hit &= ~exact[None, :] if columns else ~exact[:, None]
+    if columns:
+        grp, row = np.divmod(np.flatnonzero(hit), b)
+    else:
+        row, grp = np.divmod(np.flatnonzero(hit), G)
+    col = grp[:, None] + np.arange(0, m, G, dtype=np.int64)  # the g columns of each group
+    flat = col * b + row[:, None] if columns else row[:, None] * m + col
+    vals = np.take(np.ravel(M), flat)
+    keep = vals > above[row][:, None]
+    row, col, vals = np.broadcast_to(row[:, None], col.shape)[keep], col[keep], vals[keep]
+    vals = vals + np.float32(0.0)  # -0.0 -> +0.0, as the group selection returns them
+    vkey = _descending_key(vals).astype(np.int64) + (1 << 31)  # in [0, 2**32)
+    key = np.sort((row << (32 + cbits)) | (vkey << cbits) | col)
+    row, col = key >> (32 + cbits), key & ((1 << cbits) - 1)
+    slot = np.arange(row.shape[0]) - np.searchsorted(row, row)  # rank within the row
+    row, col, slot = row[slot < k], col[slot < k], slot[slot < k]
+    idx[row, slot] = col
+    top[row, slot] = np.take(np.ravel(M), col * b + row if columns else row * m + col) + 0.0
+    return idx, top

@@ -9,6 +9,12 @@ Processing the row blocks in order hands every row block its column blocks in in
 (first the transposed ones from earlier rows, then its own row), so merging two sorted candidate
 lists with the earlier list first keeps ties on the lower index, as in one stable sort of the
 whole row. Besides one block of scores, the search holds the running top-k of every row.
+
+The running top-k also prunes: once a row holds k entries, its k-th score bounds the final
+one from below, and a later block (at higher columns) can only contribute entries strictly
+above it (an equal score at a higher column loses the tie). Each pair reads the current bounds
+of its rows and columns when it starts (a pair computed ahead reads an older, lower bound:
+less pruning, the same result) and passes them to :func:`gpu_moa._backend.topk_rows`.
 """
 
 from __future__ import annotations
@@ -34,15 +40,33 @@ def merge_sorted(
     return xp.take_along_axis(both_idx, order, axis=1), xp.take_along_axis(both_val, order, axis=1)
 
 
+def _bound(best: tuple[Any, Any], k: int) -> Any:
+    """The k-th best score of each row of a running top-k (None until it holds k entries)."""
+    val = best[1]
+    return None if val is None or val.shape[1] < k else val[:, k - 1]
+
+
 def _block_pairs(
-    Pa: Any, Pb: Any, na: int, nb: int, k: int, g: int, block: int, ga: Any, gb: Any, same: bool
+    Pa: Any,
+    Pb: Any,
+    na: int,
+    nb: int,
+    k: int,
+    g: int,
+    block: int,
+    ga: Any,
+    gb: Any,
+    same: bool,
+    bounds: tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]],
 ) -> Iterator[tuple[tuple[int, int], tuple[Any, Any], Any]]:
     """The row and column top-k of every square block pair of ``Pa @ Pb.T``, in pair order.
 
     Pairs run over (row block, column block) row-major; with ``same`` (``Pa`` is ``Pb``) only
     those on and above the diagonal, whose diagonal blocks give rows only (column part None).
     Rows from ``na`` and columns from ``nb`` are padding (scored -inf); pairs with equal group
-    codes (``ga`` of the rows, ``gb`` of the columns) score -inf.
+    codes (``ga`` of the rows, ``gb`` of the columns) score -inf. ``bounds`` are the running
+    top-k lists of the row blocks and of the column blocks, read for their k-th scores (see
+    :func:`_bound`): a block's top-k may then leave out entries that cannot enter them.
     """
     xp = _backend.get_namespace(Pa)
     ma, mb = Pa.shape[0], Pb.shape[0]
@@ -65,11 +89,13 @@ def _block_pairs(
             S[max(na - lo, 0) :, :] = -xp.inf
         if ga is not None:
             S = xp.where(ga[lo:hi, None] == gb[None, c0:c1], -xp.inf, S)
-        idx, val = _backend.topk_rows(S, min(k, c1 - c0), g)
+        above = _bound(bounds[0][bi], k)
+        idx, val = _backend.topk_rows(S, min(k, c1 - c0), g, above=above)
         rows = (idx + c0, val)
         if diagonal:
             return rows, None
-        idx, val = _backend.topk_rows(S, min(k, hi - lo), g, columns=True)
+        above = _bound(bounds[1][bj], k)
+        idx, val = _backend.topk_rows(S, min(k, hi - lo), g, columns=True, above=above)
         return rows, (idx + lo, val)
 
     pairs = [(bi, bj) for bi in range(len(sa)) for bj in range(bi if same else 0, len(sb))]
@@ -107,7 +133,8 @@ def symmetric_topk(
     xp = _backend.get_namespace(P)
     last = (P.shape[0] - 1) // block
     best: list[tuple[Any, Any]] = [(None, None)] * (last + 1)
-    for (bi, bj), rows, cols in _block_pairs(P, P, n, n, k, g, block, groups, groups, True):
+    pairs = _block_pairs(P, P, n, n, k, g, block, groups, groups, True, (best, best))
+    for (bi, bj), rows, cols in pairs:
         # pairs arrive in order: every row block gets its column blocks in increasing order
         best[bi] = merge_sorted(*best[bi], *rows, k, xp)
         if cols is not None:
@@ -137,7 +164,8 @@ def cross_topk(
     xp = _backend.get_namespace(Pa)
     best_a: list[tuple[Any, Any]] = [(None, None)] * ((Pa.shape[0] - 1) // block + 1)
     best_b: list[tuple[Any, Any]] = [(None, None)] * ((Pb.shape[0] - 1) // block + 1)
-    for (bi, bj), rows, cols in _block_pairs(Pa, Pb, na, nb, k, g, block, ga, gb, False):
+    pairs = _block_pairs(Pa, Pb, na, nb, k, g, block, ga, gb, False, (best_a, best_b))
+    for (bi, bj), rows, cols in pairs:
         best_a[bi] = merge_sorted(*best_a[bi], *rows, k, xp)
         best_b[bj] = merge_sorted(*best_b[bj], *cols, k, xp)
 
