@@ -176,7 +176,7 @@ def average_precision(
             ap, n_pos = _average_precision(S, pos, xp)
             ap_parts.append(_backend.to_numpy(ap))
             pos_parts.append(_backend.to_numpy(n_pos))
-            tot_parts.append(_backend.to_numpy(xp.sum(xp.astype(cand, xp.int64), axis=1)))
+            tot_parts.append(_backend.to_numpy(xp.count_nonzero(cand, axis=1)))
     return _table(p.obs, np.concatenate(ap_parts), np.concatenate(pos_parts), tot_parts)
 
 
