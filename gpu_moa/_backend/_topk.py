@@ -3,7 +3,9 @@
 The columns are dealt into strided groups; the k groups with the largest maxima hold the k best
 entries unless the k-th and (k+1)-th group maxima tie, so only ``k x g`` candidates per row are
 sorted (whole rows only where such a tie occurs). Ties between entries go to the lower column,
-as in a stable descending sort.
+as in a stable descending sort. With per-row lower bounds (``above``, the k-th best score
+found so far in earlier column blocks), the NumPy path gathers only the groups whose maxima
+exceed the bound.
 """
 
 from __future__ import annotations
