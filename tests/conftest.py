@@ -166,3 +166,20 @@ def tiny_lish_moa():
         )
 
     return part(21, "train", 0, 3), part(6, "test", 100, 0)
+
+
+@pytest.fixture
+def refinements(monkeypatch):
+    """Whether each call of ``eigh_top``'s float64 refinement of a float32 start was accepted."""
+    from gpu_moa._backend import _kernels
+
+    outcomes: list[bool] = []
+    refine = _kernels._refine_top
+
+    def spy(*args):
+        out = refine(*args)
+        outcomes.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_kernels, "_refine_top", spy)
+    return outcomes

@@ -67,7 +67,7 @@ def _with_spectrum(rng, eigvals):
 
 
 @pytest.mark.parametrize("spectrum", ["decaying", "steep", "flat"])
-def test_eigh_top_equals_float64_eigh(xp, rng, monkeypatch, spectrum):
+def test_eigh_top_equals_float64_eigh(xp, rng, refinements, spectrum):
     """The float32 start refined in float64 gives the float64 pairs; where float32 cannot resolve
     the pairs (a flat spectrum: the refinement cannot certify them) the float64 solver does."""
     p, k = 200, 8  # k + 10 <= p / 8: the float32 start is tried
@@ -78,14 +78,7 @@ def test_eigh_top_equals_float64_eigh(xp, rng, monkeypatch, spectrum):
         "flat": 1.0 + 1e-3 * rng.random(p),
     }[spectrum]
     S = _with_spectrum(rng, eigvals)
-    outcomes, refine = [], _kernels._refine_top
-
-    def spy(*args):
-        out = refine(*args)
-        outcomes.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_kernels, "_refine_top", spy)
+    outcomes = refinements
     vals, vecs = eigh_top(xp.asarray(S), k)
     assert len(outcomes) == 1  # the float32 start was tried
     if xp.__name__.endswith("numpy"):  # (array-api-strict's float32 eigh runs in float64)

@@ -12,7 +12,6 @@ from sklearn.decomposition import PCA
 
 import gpu_moa as gm
 from gpu_moa import _backend
-from gpu_moa._backend import _kernels
 from gpu_moa.tl._pca import _scatter, pca_fit, pca_fit_from_scatter, pca_transform
 
 
@@ -139,20 +138,13 @@ def _graded_data(rng, n, p):
         ("graded", 5, True),  # ill-conditioned: the refinement rejects the float32 start
     ],
 )
-def test_pca_paths_match_sklearn(xp, rng, monkeypatch, case, k, fused):
+def test_pca_paths_match_sklearn(xp, rng, refinements, case, k, fused):
     n, p = 500, 120
     if case == "graded":
         X = _graded_data(rng, n, p)
     else:
         X = _spread_data(rng, n, p, 0.3 if case == "small_mean" else 5.0)
-    outcomes, refine = [], _kernels._refine_top
-
-    def spy(*args):
-        out = refine(*args)
-        outcomes.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_kernels, "_refine_top", spy)
+    outcomes = refinements
     assert (_scatter(xp.asarray(X))[2] is None) is fused
     fit = pca_fit(xp.asarray(X), n_comps=k)
     assert len(outcomes) == (8 * (k + 10) <= p)

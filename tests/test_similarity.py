@@ -27,6 +27,17 @@ def _brute_topk(S, k):
     return order, np.take_along_axis(S, order, axis=1)
 
 
+def _excluded(S, exclude_self, exclude_groups):
+    """``S`` with the pairs a search leaves out (itself, equal group codes) set to -inf."""
+    want = S.copy()
+    if exclude_self:
+        np.fill_diagonal(want, -np.inf)
+    if exclude_groups is not None:
+        rows, cols = exclude_groups
+        want[rows[:, None] == cols[None, :]] = -np.inf
+    return want
+
+
 def _balanced_signs(rng, n, p=16):
     """Rows of +-1 with as many of each: every score is an exact multiple of 1/p (many ties)."""
     base = np.array([1.0] * (p // 2) + [-1.0] * (p // 2))
@@ -232,12 +243,7 @@ def test_symmetric_all_vs_all_equals_brute_force_and_reference_path(xp, rng, blo
     S = _oracle(A, A, metric)
     S = np.where(np.abs(S) < 1e-12, 0.0, np.round(S * 16) / 16)  # exact multiples of 1/16
     for exclude_self, exclude_groups in ((True, None), (False, None), (True, (groups, groups))):
-        want = S.copy()
-        if exclude_self:
-            np.fill_diagonal(want, -np.inf)
-        if exclude_groups is not None:
-            want[groups[:, None] == groups[None, :]] = -np.inf
-        order, best = _brute_topk(want, 11)
+        order, best = _brute_topk(_excluded(S, exclude_self, exclude_groups), 11)
         kw = {"k": 11, "metric": metric, "block_rows": block_rows}
         idx, val = gm.tl.similarity_topk(
             xp.asarray(A), exclude_self=exclude_self, exclude_groups=exclude_groups, **kw

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_similarity import _balanced_signs as _signs  # +-1 rows: scores tie in multiples of 1/p
+from test_similarity import _brute_topk, _excluded
 
 import gpu_moa as gm
 from gpu_moa._backend import _topk, topk_rows
 from gpu_moa.tl import _similarity as sim
-
-
-def _brute_topk(S, k):
-    order = np.argsort(-S, axis=1, kind="stable")[:, :k]
-    return order, np.take_along_axis(S, order, axis=1)
-
-
-def _signs(rng, n, p=16):
-    """Rows of +-1, half of each: Pearson scores are exact multiples of 1/16 (many ties)."""
-    base = np.array([1.0] * (p // 2) + [-1.0] * (p // 2))
-    return np.stack([rng.permutation(base) for _ in range(n)])
 
 
 @pytest.fixture
@@ -75,12 +66,7 @@ def test_symmetric_search_with_ties_equals_brute_force(xp, rng, count_pruned, bl
     S = A @ A.T / A.shape[1]  # the exact Pearson correlations
     groups = rng.integers(0, 40, n)
     for exclude_self, exclude_groups in ((True, None), (False, None), (True, (groups, groups))):
-        want = S.copy()
-        if exclude_self:
-            np.fill_diagonal(want, -np.inf)
-        if exclude_groups is not None:
-            want[groups[:, None] == groups[None, :]] = -np.inf
-        order, best = _brute_topk(want, k)
+        order, best = _brute_topk(_excluded(S, exclude_self, exclude_groups), k)
         idx, val = gm.tl.similarity_topk(
             xp.asarray(A),
             k=k,
