@@ -201,25 +201,32 @@ class MoaBlend(MultilabelClassifierMixin):
         folds = grouped_folds(groups, Y, n_splits=self.cv, random_state=self.random_state)
         templates = [_reuse_C(m, fitted) for m, fitted in zip(members, self.members_, strict=True)]
 
-        def fold_blocks(fold: tuple[np.ndarray, np.ndarray]) -> list[Any]:
-            """The prior's and every member's predictions for the fold's validation rows."""
-            tr, va = fold
-            Y_tr = _backend.take_rows(Y, tr)
-            X_tr, X_va = _backend.take_rows(X, tr), _backend.take_rows(X, va)
-            prior, constant = smoothed_prior(Y_tr)
-            zeros = xp.zeros((va.size, Y.shape[1]), dtype=xp.float64, device=dev)
-            out = [zeros + xp.asarray(prior, device=dev)]
-            for template in templates:
-                est = _fit(clone(template), X_tr, Y_tr, groups[tr])
-                P = _predict(est, X_va, groups[va])
-                out.append(xp.astype(with_prior(P, prior, constant), xp.float32))
-            return out
+        priors = [smoothed_prior(_backend.take_rows(Y, tr)) for tr, _ in folds]
 
-        # folds are independent: on the CPU they overlap on the cores (see ordered_map)
-        blocks = list(zip(*_backend.ordered_map(fold_blocks, folds, xp), strict=True))
+        def member_block(task: tuple[int, int]) -> Any:
+            """Member ``m``'s predictions for the validation rows of fold ``j``."""
+            j, m = task
+            tr, va = folds[j]
+            X_tr, X_va = _backend.take_rows(X, tr), _backend.take_rows(X, va)
+            est = _fit(clone(templates[m]), X_tr, _backend.take_rows(Y, tr), groups[tr])
+            P = _predict(est, X_va, groups[va])
+            return xp.astype(with_prior(P, *priors[j]), xp.float32)
+
+        # every (fold, member) fit is independent: on the CPU they overlap on the cores (see
+        # ordered_map), in pieces small enough to keep both cores busy to the end
+        tasks = [(j, m) for j in range(len(folds)) for m in range(len(templates))]
+        done = dict(zip(tasks, _backend.ordered_map(member_block, tasks, xp), strict=True))
+        blocks = [
+            [
+                xp.zeros((va.size, Y.shape[1]), dtype=xp.float64, device=dev)
+                + xp.asarray(prior, device=dev)
+                for (_, va), (prior, _) in zip(folds, priors, strict=True)
+            ]
+        ]
+        blocks += [[done[j, m] for j in range(len(folds))] for m in range(len(templates))]
         order = np.concatenate([va for _, va in folds])
         Y_oof = _backend.take_rows(Y, order)
-        oof = [xp.concat(list(b), axis=0) for b in blocks]
+        oof = [xp.concat(b, axis=0) for b in blocks]
         w = simplex_weights(oof[1:], Y_oof)
         self.weights_ = w
         weights = w
