@@ -103,3 +103,16 @@ def test_eigh_top_of_many_pairs_takes_the_float64_solver(xp, rng, monkeypatch):
     np.testing.assert_allclose(gm.to_numpy(vals), want_vals[::-1], rtol=1e-10)
     cos = np.abs(np.sum(gm.to_numpy(vecs) * want_vecs[:, ::-1], axis=0))
     np.testing.assert_allclose(cos, 1.0, atol=1e-9)
+
+
+def test_usable_cores_follow_the_affinity_mask(monkeypatch):
+    """A batch job's core allocation (affinity) bounds the worker threads, not the host's size."""
+    import os
+
+    from gpu_moa._backend import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert usable_cores() == 2
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert usable_cores() == 64

@@ -11,7 +11,8 @@ behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in th
 ``_steps``         which backend served each step, with timings (for the report)
 ``_kernels``       primitives the array API lacks, each with a labelled NumPy fast path:
                    ``segment_sum``, ``average_ranks``, ``eigh``, ``eigh_top``, ``smallest_k``,
-                   ``matmul_into``, ``ordered_map``, ``interp_levels``, ``sort_columns``, ``ndtri``
+                   ``matmul_into``, ``ordered_map`` (on ``usable_cores``), ``interp_levels``,
+                   ``sort_columns``, ``ndtri``
 ``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
 ``_ranking``       ``average_precision_rows``: per-row average precision of a score block
 =================  ==============================================================================
@@ -55,6 +56,7 @@ from gpu_moa._backend._kernels import (
     segment_sum,
     smallest_k,
     sort_columns,
+    usable_cores,
 )
 from gpu_moa._backend._ranking import average_precision_rows
 from gpu_moa._backend._steps import (
@@ -123,4 +125,5 @@ __all__ = [
     "to_numpy",
     "topk_rows",
     "track_transfers",
+    "usable_cores",
 ]

@@ -254,6 +254,13 @@ def product_buffer(xp: Any, size: int) -> Any:
     return np.empty(size, dtype=np.float32) if is_numpy_namespace(xp) else None
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity mask where the OS has one (a batch job's
+    allocation), else ``os.cpu_count()``."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iterator[Any]:
     """``fn(item)`` for every item, yielded in order.
 
@@ -265,7 +272,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iter
     thread limits are process-wide.
     """
     main = threading.current_thread() is threading.main_thread()
-    workers = min(4, os.cpu_count() or 1) if is_numpy_namespace(xp) and main else 1
+    workers = min(4, usable_cores()) if is_numpy_namespace(xp) and main else 1
     if workers < 2 or len(items) < 2:
         yield from map(fn, items)
         return

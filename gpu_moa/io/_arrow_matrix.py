@@ -8,7 +8,6 @@ so the read is spread over the cores while the caller reads and checks the rest 
 
 from __future__ import annotations
 
-import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -18,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gpu_moa import _backend
 from gpu_moa._validation import MAX_ABS_FEATURE
 
 GROUP = 64  # columns a thread decodes and places at a time
-THREADS = min(4, os.cpu_count() or 1)  # threads filling matrices, the caller's included
+THREADS = min(4, _backend.usable_cores())  # threads filling matrices, the caller's included
 
 
 def _column_block(table: pa.Table) -> np.ndarray:
