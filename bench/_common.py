@@ -1,4 +1,5 @@
-"""Measurements shared by the benchmarks: this process's memory and the matrix-multiply rate.
+"""Pieces shared by the benchmarks: memory and matrix-multiply measurements, case subprocesses,
+result files.
 
 Peak memory is the kernel's resident high-water mark (VmHWM), reset with ``clear_refs`` before a
 measurement: unlike getrusage's maxrss it is not inherited across fork + exec, so a fresh case
@@ -8,8 +9,13 @@ subprocess reports its own peak. The scripts import this file as ``_common`` (``
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,3 +76,38 @@ def sgemm_gflops(
         sync()
         best = min(best, time.perf_counter() - start)
     return 2.0 * m * k * n / best / 1e9
+
+
+def spawn_case(
+    script: str, spec: dict, *, env_extra: dict | None = None, timeout: float = 3600
+) -> dict:
+    """Run ``script --run-case SPEC`` in a fresh interpreter and return the JSON it prints last.
+
+    A fresh process per case keeps peak memory and imports of one case out of another. A
+    timeout, a non-zero exit or a crash (signal) is returned as ``{"error": ...}`` with the tail
+    of the case's stderr, so one failing case does not lose the others' results.
+    """
+    env = dict(os.environ, **(env_extra or {}))
+    cmd = [sys.executable, script, "--run-case", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        signal = -proc.returncode if proc.returncode < 0 else None
+        what = f"crashed with signal {signal}" if signal else f"exit status {proc.returncode}"
+        return {"error": what, "stderr_tail": proc.stderr[-800:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write_results(result: dict, path: Path) -> Path:
+    """Write ``result`` as indented JSON to ``path`` (atomically: a crash never leaves half a
+    file), print it and where it went."""
+    from gpu_moa._atomic import write_text_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2) + "\n"
+    write_text_atomic(path, text)
+    print(text, end="")
+    print(f"wrote {path}")
+    return path

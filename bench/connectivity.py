@@ -30,13 +30,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import reset_peak, status_mb
+from _common import reset_peak, spawn_case, status_mb, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_GENES, SET = 978, 50
@@ -123,17 +122,6 @@ def run_case(spec: dict) -> dict:
 
 
 # ------------------------------------------------------------------ driver
-def _spawn(spec: dict, timeout: float = 3600) -> dict:
-    cmd = [sys.executable, __file__, "--run-case", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"error": f"exit status {proc.returncode}", "stderr_tail": proc.stderr[-800:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (small sizes)")
@@ -164,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     cases = res["cases"]
     base = {"queries": queries, "refs": plain_refs}
-    cases["plain_numpy"] = _spawn({**base, "case": "plain_numpy", "save": str(plain_path)})
-    cases["gpu_moa"] = _spawn({**base, "case": "gpu_moa", "save": str(ours_path)})
+    cases["plain_numpy"] = spawn_case(
+        __file__, {**base, "case": "plain_numpy", "save": str(plain_path)}
+    )
+    cases["gpu_moa"] = spawn_case(__file__, {**base, "case": "gpu_moa", "save": str(ours_path)})
     ours, plain = cases["gpu_moa"], cases["plain_numpy"]
     if "seconds" in ours and "seconds" in plain:
         ours["speedup_vs_plain_numpy"] = plain["seconds"] / ours["seconds"]
@@ -174,9 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         ours["pairs_per_second"] = queries * plain_refs / ours["seconds"]
     sizes = (5_000, 10_000) if args.quick else (10_000, 50_000, 100_000)
-    res["scaling"] = [_spawn({"case": "topk", "queries": 100, "refs": m}) for m in sizes]
+    res["scaling"] = [
+        spawn_case(__file__, {"case": "topk", "queries": 100, "refs": m}) for m in sizes
+    ]
     if gm.has_gpu():
-        res["gpu_topk"] = _spawn({"case": "gpu_topk", "queries": 1000, "refs": args.gpu_refs})
+        res["gpu_topk"] = spawn_case(
+            __file__, {"case": "gpu_topk", "queries": 1000, "refs": args.gpu_refs}
+        )
     res["goals"] = {
         "cpu speedup vs plain NumPy >= 20": ours.get("speedup_vs_plain_numpy"),
         "equal within float32 tolerance (max |diff| <= 1e-5)": ours.get("max_abs_diff_vs_plain"),
@@ -186,11 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     device = "gpu" if gm.has_gpu() else "cpu"
     name = f"connectivity_quick_{device}.json" if args.quick else f"connectivity_{device}.json"
-    out_path = Path(args.out) if args.out else RESULTS / name
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps(res, indent=2))
-    print(f"wrote {out_path}")
+    write_results(res, Path(args.out) if args.out else RESULTS / name)
     return 0
 
 

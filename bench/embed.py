@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import write_results
 
 import gpu_moa as gm
 from gpu_moa import _backend
@@ -330,9 +331,7 @@ def main() -> int:
         if args.out
         else RESULTS / f"embed{'_quick' if args.quick else ''}_{'gpu' if gpu else 'cpu'}.json"
     )
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_results(result, out)
     return 0
 
 

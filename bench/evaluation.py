@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import reset_peak, status_mb
+from _common import reset_peak, spawn_case, status_mb, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = {
@@ -104,17 +103,6 @@ def run_case(spec: dict) -> dict:
 
 
 # ------------------------------------------------------------------ driver
-def _spawn(spec: dict, timeout: float = 3600) -> dict:
-    cmd = [sys.executable, __file__, "--run-case", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"error": f"exit status {proc.returncode}", "stderr_tail": proc.stderr[-800:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 profiles")
@@ -138,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     names = ["gpu_moa"] + ([] if args.no_copairs else ["copairs"])
     names += ["gpu_moa_gpu"] if gm.has_gpu() else []
     cases = {
-        name: _spawn({**spec, "case": name, "save": str(tmp / f"{name}.npy")}) for name in names
+        name: spawn_case(__file__, {**spec, "case": name, "save": str(tmp / f"{name}.npy")})
+        for name in names
     }
     res: dict = {
         "machine": {
@@ -163,11 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     res["goals"] = {"speedup_ap_vs_copairs >= 10": res.get("speedup_ap_vs_copairs")}
     device = "gpu" if gm.has_gpu() else "cpu"
     stem = f"evaluation_{'quick_' if args.quick else ''}{device}"
-    out_path = Path(args.out) if args.out else RESULTS / f"{stem}.json"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps(res, indent=2))
-    print(f"wrote {out_path}")
+    write_results(res, Path(args.out) if args.out else RESULTS / f"{stem}.json")
     return 0
 
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import sgemm_gflops
+from _common import sgemm_gflops, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_S = 30.0
@@ -95,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     name = "run_quick_cpu.json" if args.quick else "run_cpu.json"
-    out_path = Path(args.out) if args.out else RESULTS / name
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps(res, indent=2))
-    print(f"wrote {out_path}")
+    write_results(res, Path(args.out) if args.out else RESULTS / name)
     return 0
 
 

@@ -38,14 +38,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import reset_peak, sgemm_gflops, status_mb
+from _common import reset_peak, sgemm_gflops, spawn_case, status_mb, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
@@ -224,20 +223,6 @@ def run_case(spec: dict) -> dict:
 
 
 # ------------------------------------------------------------------ driver
-def _spawn(spec: dict, env_extra: dict | None = None, timeout: float = 3600) -> dict:
-    env = dict(os.environ, **(env_extra or {}))
-    cmd = [sys.executable, __file__, "--run-case", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        signal = -proc.returncode if proc.returncode < 0 else None
-        what = f"crashed with signal {signal}" if signal else f"exit status {proc.returncode}"
-        return {"error": what, "stderr_tail": proc.stderr[-800:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def _agreement(a_path: Path, b_path: Path) -> float | None:
     if not (a_path.is_file() and b_path.is_file()):
         return None
@@ -289,33 +274,36 @@ def main(argv: list[str] | None = None) -> int:
         "cases": {},
     }
     cases = res["cases"]
-    cases["sgemm"] = _spawn({"case": "sgemm", "data": data, "repeat": max(repeat, 2)})
+    cases["sgemm"] = spawn_case(__file__, {"case": "sgemm", "data": data, "repeat": max(repeat, 2)})
     sgemm = max(cases["sgemm"].get("gflops", {"x": float("nan")}).values())
     base = {"data": data, "repeat": repeat}
-    cases["gpu_moa"] = _spawn(
-        {**base, "case": "gpu_moa", "with_sgemm": True, "save": str(tmp / "gpu_moa.npy")}
+    cases["gpu_moa"] = spawn_case(
+        __file__, {**base, "case": "gpu_moa", "with_sgemm": True, "save": str(tmp / "gpu_moa.npy")}
     )
-    cases["same_run_ratios"] = _spawn({**base, "case": "same_run_ratios"})
+    cases["same_run_ratios"] = spawn_case(__file__, {**base, "case": "same_run_ratios"})
     if args.ratios_only:
         cases["numpy_corrcoef"] = {"skipped": "--ratios-only"}
     else:
-        cases["numpy_corrcoef"] = _spawn(
-            {**base, "case": "numpy_corrcoef", "repeat": 1, "save": str(tmp / "numpy.npy")}
+        cases["numpy_corrcoef"] = spawn_case(
+            __file__,
+            {**base, "case": "numpy_corrcoef", "repeat": 1, "save": str(tmp / "numpy.npy")},
         )
     if "error" in cases["numpy_corrcoef"]:
-        cases["numpy_corrcoef_1thread"] = _spawn(
+        cases["numpy_corrcoef_1thread"] = spawn_case(
+            __file__,
             {**base, "case": "numpy_corrcoef", "repeat": 1, "save": str(tmp / "numpy.npy")},
-            {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+            env_extra={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
         )
     cases["sklearn_nn"] = (
-        _spawn(
+        spawn_case(
+            __file__,
             {
                 **base,
                 "case": "sklearn_nn",
                 "repeat": 1,
                 "queries": sk_queries,
                 "save": str(tmp / "sklearn.npy"),
-            }  # fmt: skip
+            },  # fmt: skip
         )
         if not args.ratios_only
         else {"skipped": "--ratios-only"}
@@ -345,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in SCALING_SIZES[args.quick]:
             spec = {"case": "scaling", "repeat": 1, "queries": SCALING_QUERIES,
                     "data": {"kind": "random", "n": m, "p": p, "seed": 0}}  # fmt: skip
-            out = _spawn(spec)
+            out = spawn_case(__file__, spec)
             if "seconds" in out:
                 out["gflops"] = _gflops(SCALING_QUERIES, m, p, out["seconds"])
                 out["fraction_of_sgemm"] = out["gflops"] / sgemm
@@ -368,21 +356,21 @@ def main(argv: list[str] | None = None) -> int:
         out_path = RESULTS / f"similarity_quick_{device}.json"
     elif args.ratios_only and not args.out:  # keeps the full run's peers in similarity_*.json
         out_path = RESULTS / f"similarity_ratios_{device}.json"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps(res, indent=2))
-    print(f"wrote {out_path}")
+    write_results(res, out_path)
     return 0
 
 
 def _gpu_block(data: dict, repeat: int, n: int, p: int, tmp: Path) -> dict:
     """The device cases: GEMM rate, float32 / TF32 / float16 top-k and their agreement."""
-    gpu: dict = {"sgemm": _spawn({"case": "gpu_sgemm", "data": data, "repeat": max(repeat, 3)})}
+    gpu: dict = {
+        "sgemm": spawn_case(__file__, {"case": "gpu_sgemm", "data": data, "repeat": max(repeat, 3)})
+    }
     peak = max(gpu["sgemm"].get("gflops", {"x": float("nan")}).values())
     for precision in ("float32", "tf32", "float16"):
         name = f"gpu_{precision}"
-        out = _spawn({"case": name, "data": data, "repeat": max(repeat, 3),
-                      "save": str(tmp / f"{name}.npy")})  # fmt: skip
+        spec = {"case": name, "data": data, "repeat": max(repeat, 3),
+                "save": str(tmp / f"{name}.npy")}  # fmt: skip
+        out = spawn_case(__file__, spec)
         if "seconds" in out:
             out["gflops"] = _gflops(n, n, p, out["seconds"])
             out["fraction_of_measured_sgemm"] = out["gflops"] / peak
