@@ -57,9 +57,10 @@ gpu-wheels: | $(BIN)/python
 
 # GPU check, step 2 (on the GPU machine, no network, one command of at most 8 minutes): install
 # .whl/ into .gpu-site/, run pytest -m gpu and the GPU benchmarks, write
-# bench/results/*_gpu.json and bench/results/gpu_check_summary.json.
+# bench/results/*_gpu.json and bench/results/gpu_check_summary.json. GPU_CHECK_ARGS="--logs DIR
+# --budget SECONDS" keeps each step's whole output and fits all steps into a time budget.
 gpu-check:
-	python3 bench/gpu_check.py
+	python3 bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/io.py

@@ -15,6 +15,7 @@ test counts, each benchmark's outcome and each measured ratio next to its goal.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -27,10 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 WHEELS = ROOT / ".whl"
 SITE = ROOT / ".gpu-site"
+#: seconds one GPU test may take before pytest-timeout stops it (the first CuPy kernels compile)
+PER_TEST_LIMIT = 60
 
 #: (name, command after ``python``, time limit in seconds); sized for one H100/H200 in 8 minutes
 STEPS: tuple[tuple[str, list[str], int], ...] = (
-    ("tests", ["-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"], 120),
+    (
+        "tests",
+        ["-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "--tb=short", "-rfE"],
+        120,
+    ),
     (
         "similarity",
         ["bench/similarity.py", "--no-scaling", "--sk-queries", "200", "--repeat", "2"],
@@ -51,11 +58,14 @@ GOALS: tuple[tuple[str, str, float, str], ...] = (
 )
 
 
-def _env() -> dict[str, str]:
+def _env(step: str = "") -> dict[str, str]:
+    """The steps' environment: the repository and .gpu-site importable; the benchmarks default
+    to the GPU, the tests to the user's default (they choose each array's device themselves)."""
     env = dict(os.environ)
     paths = [str(ROOT)] + ([str(SITE)] if SITE.is_dir() else [])
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("GPU_MOA_DEVICE", "gpu")
+    if step != "tests":
+        env.setdefault("GPU_MOA_DEVICE", "gpu")
     return env
 
 
@@ -98,19 +108,33 @@ def device_facts() -> dict:
     return json.loads(done.stdout)
 
 
-def run_step(name: str, args: list[str], limit: int, dry_run: bool) -> dict:
-    """Run one step with its time limit; keep its exit status, duration and output tail."""
+def _pytest_timeout_args(args: list[str]) -> list[str]:
+    """A per-test limit when pytest-timeout is installed, so one hung test cannot eat the step."""
+    if args[:2] != ["-m", "pytest"] or importlib.util.find_spec("pytest_timeout") is None:
+        return []
+    return ["--timeout", str(PER_TEST_LIMIT)]
+
+
+def run_step(name: str, args: list[str], limit: int, dry_run: bool, logs: Path | None) -> dict:
+    """Run one step with its time limit; keep its exit status, duration and output tail.
+
+    With ``logs`` the step's whole output also goes to ``logs/<name>.log``.
+    """
+    args = args + _pytest_timeout_args(args)
     if dry_run:
         return {"status": "planned", "command": " ".join(["python", *args]), "limit_s": limit}
     start = time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, *args], capture_output=True, text=True, env=_env(), cwd=ROOT,
+            [sys.executable, *args], capture_output=True, text=True, env=_env(name), cwd=ROOT,
             timeout=limit,
         )  # fmt: skip
         status, out = ("ok" if done.returncode == 0 else "failed"), done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:
-        status, out = "timed out", (exc.stdout or b"").decode(errors="replace")
+        status, out = "timed out", _text(exc.stdout) + _text(exc.stderr)
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{name}.log").write_text(out)
     result = {
         "status": status,
         "seconds": round(time.perf_counter() - start, 1),
@@ -119,6 +143,13 @@ def run_step(name: str, args: list[str], limit: int, dry_run: bool) -> dict:
     if name == "tests":
         result.update(_test_counts(out))
     return result
+
+
+def _text(stream: bytes | str | None) -> str:
+    """A timed-out subprocess's captured output, whichever type it came back as."""
+    if isinstance(stream, bytes):
+        return stream.decode(errors="replace")
+    return stream or ""
 
 
 def _test_counts(output: str) -> dict:
@@ -156,7 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the plan only")
     parser.add_argument("--only", nargs="*", default=None, help="run only these steps")
     parser.add_argument("--out", default=str(RESULTS / "gpu_check_summary.json"))
+    parser.add_argument("--logs", default=None, help="write each step's whole output here")
+    parser.add_argument(
+        "--budget", type=float, default=None,
+        help="seconds for all steps together: each step's limit is cut to what is left",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    deadline = None if args.budget is None else time.perf_counter() + args.budget
+    logs = None if args.logs is None else Path(args.logs)
     summary: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     summary["install"] = install_wheels(args.dry_run)
     summary.update({} if args.dry_run else device_facts())
@@ -164,7 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, step_args, limit in STEPS:
         if args.only is not None and name not in args.only:
             continue
-        summary["steps"][name] = run_step(name, step_args, limit, args.dry_run)
+        if deadline is not None:
+            limit = int(min(limit, deadline - time.perf_counter()))
+            if limit < 5:
+                summary["steps"][name] = {"status": "skipped", "reason": "--budget spent"}
+                continue
+        summary["steps"][name] = run_step(name, step_args, limit, args.dry_run, logs)
         print(f"gpu-check {name}: {summary['steps'][name]['status']}", flush=True)
     if not args.dry_run:
         summary["goals"] = goals()

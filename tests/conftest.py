@@ -74,7 +74,7 @@ def rng():
 @pytest.fixture(scope="session")
 def small_lish_moa():
     """The small synthetic preset (Profiles on the CPU), shared by the session."""
-    return gm.datasets.make_lish_moa(preset="small", random_state=0)
+    return gm.datasets.make_lish_moa(preset="small", random_state=0, device="cpu")
 
 
 def _labelled_profiles(X, Y, drugs, xp=None, *, controls=0) -> gm.Profiles:
