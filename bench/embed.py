@@ -206,6 +206,17 @@ def bench_pca_gpu(X: np.ndarray, repeats: int, cpu_seconds: float) -> dict:
 
     t_xtx = best_of(xtx, repeats)
     out |= {"xtx_product": round(t_xtx, 5), "gpu_moa_over_xtx": round(t_ours / t_xtx, 2)}
+    # where the device time goes: the engine's stages, and the plain float64 eigh for comparison
+    scatter = _scatter(Xg)[0]
+    fit = pca_fit(Xg, n_comps=N_COMPS, solver="covariance_eigh")
+    stages = {
+        "stage_scatter": lambda: _scatter(Xg),
+        "stage_eigh_top": lambda: _backend.eigh_top(scatter, N_COMPS),
+        "stage_scores": lambda: _project(fit, Xg, False, fused=True),
+        "eigh_full_float64": lambda: xp.linalg.eigh(scatter),
+    }
+    for name, fn in stages.items():
+        out[name] = round(best_of(lambda fn=fn: (fn(), _backend.synchronize(xp)), repeats), 5)
     if _backend.has_cuml():
         cuml = _backend.import_cuml()
 

@@ -45,7 +45,7 @@ STEPS: tuple[tuple[str, list[str], int], ...] = (
     ),
     ("logistic", ["bench/logistic.py", "--quick"], 70),
     ("embed", ["bench/embed.py", "--repeats", "2", "--umap-rows", "2000"], 120),
-    ("connectivity", ["bench/connectivity.py", "--quick"], 35),
+    ("connectivity", ["bench/connectivity.py", "--quick", "--gpu-timeout", "75"], 110),
     ("evaluation", ["bench/evaluation.py", "--quick", "--no-copairs"], 25),
 )
 
@@ -55,6 +55,7 @@ GOALS: tuple[tuple[str, str, float, str], ...] = (
     ("similarity_gpu.json", "gpu.gpu_tf32.agreement_with_float32", 0.99, ">="),
     ("logistic_quick_gpu.json", "oof.gpu_moa_seconds", 10.0, "<="),
     ("embed_gpu.json", "pca_gpu.speedup_vs_cpu", 10.0, ">="),
+    ("connectivity_quick_gpu.json", "gpu_topk.seconds", 60.0, "<="),
 )
 
 

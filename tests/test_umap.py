@@ -116,24 +116,37 @@ def embedded():
     return X, ids, gm.tl.umap(_profiles(X, np), n_neighbors=10, random_state=0)
 
 
+def _assert_neighbourhoods_kept(X, ids, emb):
+    """Trustworthiness above 0.9, and each point's nearest embedded neighbour in its cluster."""
+    assert trustworthiness(X, emb, n_neighbors=10) > 0.9
+    _, nn = NearestNeighbors(n_neighbors=2).fit(emb).kneighbors(emb)
+    assert (ids[nn[:, 1]] == ids).mean() > 0.98
+
+
 def test_umap_preserves_neighbourhoods(embedded):
     X, ids, out = embedded
     emb = out.obsm["X_umap"]
     assert emb.shape == (240, 2) and emb.dtype == np.float32
-    assert trustworthiness(X, emb, n_neighbors=10) > 0.9
-    # each point's nearest embedded neighbour is in its own cluster
-    _, nn = NearestNeighbors(n_neighbors=2).fit(emb).kneighbors(emb)
-    assert (ids[nn[:, 1]] == ids).mean() > 0.98
+    _assert_neighbourhoods_kept(X, ids, emb)
     assert out.uns["umap"]["backend"] == "umap-learn"
     assert out.uns["umap"]["n_neighbors"] == 10
 
 
 def test_umap_in_namespace_and_deterministic(xp, embedded):
-    X, _, ref = embedded
+    """The NumPy layout on every namespace whose arithmetic is NumPy's. On CuPy, cuBLAS rounds the
+    kNN distances differently in the last bits (the graph itself is checked against the host in
+    the tests above) and the stochastic layout amplifies that, so there: the same layout run to
+    run, and the same neighbourhood quality."""
+    X, ids, ref = embedded
     out = gm.tl.umap(_profiles(X, xp), n_neighbors=10, random_state=0)
     emb = out.obsm["X_umap"]
     assert type(emb) is type(xp.asarray(X)) and emb.dtype == xp.float32
-    np.testing.assert_allclose(_backend.to_numpy(emb), ref.obsm["X_umap"], atol=1e-4)
+    if not _backend.is_cupy_namespace(xp):
+        np.testing.assert_allclose(_backend.to_numpy(emb), ref.obsm["X_umap"], atol=1e-4)
+        return
+    again = gm.tl.umap(_profiles(X, xp), n_neighbors=10, random_state=0).obsm["X_umap"]
+    np.testing.assert_array_equal(_backend.to_numpy(again), _backend.to_numpy(emb))
+    _assert_neighbourhoods_kept(X, ids, _backend.to_numpy(emb))
 
 
 def test_umap_logs_backend_and_reason():

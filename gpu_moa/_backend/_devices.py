@@ -118,6 +118,12 @@ def get_namespace(*arrays: Any) -> ModuleType:
     return array_api_compat.array_namespace(*arrays)
 
 
+def is_array(x: Any) -> bool:
+    """True for an array of any namespace (NumPy, CuPy, array-api-strict...), False for lists,
+    pandas objects and scalars. CuPy arrays carry no ``__array_namespace__``: test with this."""
+    return array_api_compat.is_array_api_obj(x)
+
+
 def is_numpy_namespace(xp: ModuleType) -> bool:
     """True for NumPy (plain or through array-api-compat): used to label NumPy-only fast paths."""
     return array_api_compat.is_numpy_namespace(xp)

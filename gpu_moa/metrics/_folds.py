@@ -88,7 +88,7 @@ def grouped_folds(
         NumPy int64 row positions; every row is in exactly one ``valid_idx``.
     """
     groups = np.asarray(groups)
-    if not hasattr(Y, "__array_namespace__") and not isinstance(Y, np.ndarray):
+    if not _backend.is_array(Y):
         Y = np.asarray(Y)
     if Y.ndim != 2 or Y.shape[0] != len(groups):
         raise ValueError(f"Y has shape {tuple(Y.shape)}, expected ({len(groups)}, n_labels)")

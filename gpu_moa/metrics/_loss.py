@@ -21,7 +21,7 @@ def _as_pair(Y: Any, P: Any) -> tuple[Any, Any, Any]:
         P = P.to_numpy()
     if isinstance(Y, pd.DataFrame | pd.Series):
         Y = Y.to_numpy()
-    if not hasattr(P, "__array_namespace__") and not isinstance(P, np.ndarray):
+    if not _backend.is_array(P):
         P = np.asarray(P)
     xp = _backend.get_namespace(P)
     Y = _backend.to_device(Y, P)
