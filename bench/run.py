@@ -13,6 +13,7 @@ Usage::
 
     python bench/run.py            # full default set -> bench/results/run_cpu.json
     python bench/run.py --quick    # gpu-moa run --quick -> bench/results/run_quick_cpu.json
+    python bench/run.py --device gpu  # on the GPU -> bench/results/run_gpu.json
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ def _child_usage() -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def run_once(out: Path, quick: bool) -> dict:
+def run_once(out: Path, quick: bool, device: str | None = None) -> dict:
     """One ``gpu-moa run`` in a subprocess: wall, CPU, peak memory and the stage timings."""
     entry = "import sys; from gpu_moa.cli import main; sys.exit(main(sys.argv[1:]))"
     cmd = [sys.executable, "-c", entry, "run", "--quiet", "--out", str(out)]
     cmd += ["--quick"] if quick else []
+    cmd += ["--device", device] if device else []
     cpu0, _ = _child_usage()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="gpu-moa run --quick")
     parser.add_argument("--repeat", type=int, default=1, help="runs (the best counts)")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "gpu"), default=None,
+        help="gpu-moa run --device (default: its own default); gpu writes run[_quick]_gpu.json",
+    )  # fmt: skip
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/...)")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
@@ -72,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench_run_") as tmp:
         for i in range(args.repeat):
-            runs.append(run_once(Path(tmp) / f"run{i}", args.quick))
+            runs.append(run_once(Path(tmp) / f"run{i}", args.quick, args.device))
     ok = [r for r in runs if "seconds" in r]
     best = min(ok, key=lambda r: r["seconds"]) if ok else None
     res = {
         "benchmark": "run",
-        "command": "gpu-moa run --quiet" + (" --quick" if args.quick else ""),
+        "command": "gpu-moa run --quiet"
+        + (" --quick" if args.quick else "")
+        + (f" --device {args.device}" if args.device else ""),
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
@@ -94,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         },
     }
-    name = "run_quick_cpu.json" if args.quick else "run_cpu.json"
+    device = "gpu" if args.device == "gpu" else "cpu"
+    name = f"run_quick_{device}.json" if args.quick else f"run_{device}.json"
     write_results(res, Path(args.out) if args.out else RESULTS / name)
     return 0
 
