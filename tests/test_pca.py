@@ -147,8 +147,9 @@ def test_pca_paths_match_sklearn(xp, rng, refinements, case, k, fused):
     outcomes = refinements
     assert (_scatter(xp.asarray(X))[2] is None) is fused
     fit = pca_fit(xp.asarray(X), n_comps=k)
-    assert len(outcomes) == (8 * (k + 10) <= p)
-    if case == "graded" and xp.__name__.endswith("numpy"):
+    # the float32 start is tried on the NumPy path only (and for few components)
+    assert len(outcomes) == (8 * (k + 10) <= p and _backend.is_numpy_namespace(xp))
+    if case == "graded" and _backend.is_numpy_namespace(xp):
         assert outcomes == [False]  # the float64 eigensolver took over
     oracle = PCA(n_components=k, svd_solver="full").fit(X.astype(np.float64))
     got = {name: _backend.to_numpy(getattr(fit, name)) for name in ("mean_", "components_")}
