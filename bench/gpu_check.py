@@ -6,8 +6,9 @@ machine with one (``make gpu-check`` does both steps' second half)::
     python bench/gpu_check.py            # install .whl/ into .gpu-site/, test, benchmark
     python bench/gpu_check.py --dry-run  # the plan only
 
-Every step runs in a subprocess with its own time limit (the whole check fits in 8 minutes);
-a step that fails or runs out of time is recorded as such and the check goes on. The summary,
+Every step runs in a subprocess with its own time limit (about 10 minutes in all; ``--budget``
+cuts the limits to fit fewer seconds, ``--only`` picks steps, ``--logs`` keeps each step's whole
+output); a step that fails or runs out of time is recorded as such and the check goes on. The summary,
 ``bench/results/gpu_check_summary.json``, holds the device name, the CuPy and CUDA versions, the
 test counts, each benchmark's outcome and each measured ratio next to its goal.
 """
@@ -31,7 +32,7 @@ SITE = ROOT / ".gpu-site"
 #: seconds one GPU test may take before pytest-timeout stops it (the first CuPy kernels compile)
 PER_TEST_LIMIT = 60
 
-#: (name, command after ``python``, time limit in seconds); sized for one H100/H200 in 8 minutes
+#: (name, command after ``python``, time limit in seconds); sized for one H100/H200
 STEPS: tuple[tuple[str, list[str], int], ...] = (
     (
         "tests",
