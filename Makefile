@@ -42,11 +42,12 @@ test-quick: $(TEST_STAMP)
 
 # GPU check, step 1 (on a machine with network): the wheels the GPU image (Python 3.12, CuPy for
 # CUDA 13, NumPy, pandas, pyarrow, h5py, scikit-learn, SciPy, matplotlib, numba, pytest,
-# hypothesis) lacks, into the git-ignored .whl/ (about 20 MB).
+# hypothesis) lacks, into the git-ignored .whl/ (about 28 MB; copairs for the AP oracle tests).
 GPU_WHEELS := array-api-compat array-api-strict iterative-stratification "dask[array]" distributed \
-	umap-learn pynndescent tqdm
+	umap-learn pynndescent tqdm copairs
 GPU_IMAGE_HAS := numpy scipy scikit_learn numba llvmlite joblib threadpoolctl packaging click cloudpickle \
-	fsspec jinja2 markupsafe msgpack narwhals psutil pyyaml sortedcontainers toolz tqdm zipp
+	fsspec jinja2 markupsafe msgpack narwhals psutil pyyaml sortedcontainers toolz tqdm zipp \
+	pandas python_dateutil pytz tzdata six statsmodels patsy formulaic interface_meta typing_extensions wrapt
 gpu-wheels: | $(BIN)/python
 	rm -rf .whl
 	$(PIP) download --quiet --dest .whl --only-binary=:all: --python-version 3.12 \
