@@ -223,7 +223,8 @@ def test_transfer_log_counts_and_names_the_caller():
 
 
 def test_run_stages_on_device1_equal_the_cpu_run(small_lish_moa, tmp_path):
-    """The report's computations (summary, embedding, matching) on device1 = on NumPy."""
+    """The whole main job (every stage, --quick settings) on device1 = on NumPy, and no stage
+    copies a rows x labels matrix to the host."""
     from gpu_moa import run
 
     metrics = {}
@@ -237,18 +238,30 @@ def test_run_stages_on_device1_equal_the_cpu_run(small_lish_moa, tmp_path):
                 quick=True,
             )
             with gm.track_transfers() as log:
-                run.run_stages(ctx, ("summary", "embedding", "matching"))
+                run.run_stages(ctx)
         metrics[device] = ctx.metrics
         largest = log.largest("to_host")
         n, K = small_lish_moa.n_obs, len(small_lish_moa.label_names)
         assert largest is None or largest.nbytes < n * K * 4, largest
-    assert metrics[DEVICE]["data"] == metrics["cpu"]["data"]
-    assert metrics[DEVICE]["labels"] == metrics["cpu"]["labels"]
-    numbers = {k: v for k, v in metrics["cpu"]["matching"].items() if isinstance(v, int | float)}
-    assert {k: metrics[DEVICE]["matching"][k] for k in numbers} == pytest.approx(numbers, rel=1e-5)
+    assert set(metrics[DEVICE]) == set(metrics["cpu"]) >= set(run.STAGES) - {"summary"}
+    for stage in ("data", "labels", "eda", "connectivity"):
+        assert metrics[DEVICE][stage] == metrics["cpu"][stage], stage
+    for stage, rel in (("matching", 1e-5), ("baseline", 1e-6)):
+        numbers = _numbers(metrics["cpu"][stage])
+        assert _numbers(metrics[DEVICE][stage]) == pytest.approx(numbers, rel=rel), stage
     pca_dev, pca_cpu = (metrics[d]["embedding"]["pca"] for d in (DEVICE, "cpu"))
-    numbers = {k: v for k, v in pca_cpu.items() if isinstance(v, int | float)}
-    assert {k: pca_dev[k] for k in numbers} == pytest.approx(numbers, rel=1e-3)
+    assert _numbers(pca_dev) == pytest.approx(_numbers(pca_cpu), rel=1e-3)
+
+
+def _numbers(metrics: dict) -> dict:
+    """The numbers of a stage's metrics, nested dicts flattened (``weights.logistic``)."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out |= {f"{key}.{k}": v for k, v in _numbers(value).items()}
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = value
+    return out
 
 
 def test_drug_grouped_folds_from_device_labels(host, dev):

@@ -79,7 +79,8 @@ def run(ctx: RunContext) -> None:
     n_treated = int((~p.is_control).sum())
     summary, labels = blend_report(fitted, n_treated, p.n_obs)
     labels.index = pd.Index(p.label_names, name="label")
-    labels.insert(0, "positives", _backend.to_numpy(p.Y).sum(axis=0).astype(int))
+    xp = _backend.get_namespace(p.Y)  # counted where the labels are: K numbers cross over
+    labels.insert(0, "positives", _backend.to_numpy(xp.sum(p.Y, axis=0)).astype(int))
     metrics = {
         "folds": k,
         "fold_kind": kind,
