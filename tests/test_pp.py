@@ -49,6 +49,19 @@ def test_rank_gauss_matches_quantile_transformer(xp, rng, n_quantiles):
         np.testing.assert_allclose(got, qt.transform(data), rtol=0, atol=1e-7)
 
 
+def test_rank_gauss_in_column_chunks_matches_quantile_transformer(rng, monkeypatch):
+    """On the CPU the columns go in chunks, side by side on the cores: 11 columns in chunks of
+    4 (the last one short) give scikit-learn's quantiles and scores."""
+    from gpu_moa.pp import _rankgauss
+
+    monkeypatch.setattr(_rankgauss, "CPU_CHUNK_COLS", 4)
+    X, T = _heavy(rng, 300, 11), rng.standard_t(3, size=(90, 11)) * 1.7
+    qt = QuantileTransformer(n_quantiles=50, output_distribution="normal", subsample=None).fit(X)
+    q = pp.rank_gauss_fit(X, n_quantiles=50)
+    np.testing.assert_allclose(q, qt.quantiles_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pp.rank_gauss_apply(T, q), qt.transform(T), rtol=0, atol=1e-7)
+
+
 def test_rank_gauss_float32_profiles_with_reference(xp, rng):
     train, test = _heavy(rng, 300, 5), rng.standard_normal((40, 5))
     qt = QuantileTransformer(n_quantiles=100, output_distribution="normal", subsample=None)

@@ -22,6 +22,10 @@ from gpu_moa._validation import DataError, check_no_nan_array
 
 #: distance to the extreme quantiles below which a value is mapped to level 0 or 1 (scikit-learn)
 BOUNDS_THRESHOLD = 1e-7
+#: columns per chunk on the CPU: a chunk's float64 temporaries stay near the caches, and the
+#: chunks run side by side on the cores (``ordered_map``): the transform of 23,814 x 872 takes
+#: 0.8-0.9 s instead of 2.2-3.3 s in 469-column chunks one after the other (2 cores)
+CPU_CHUNK_COLS = 32
 _EPS64 = 2.220446049250313e-16
 
 
@@ -31,8 +35,11 @@ def _clip_levels() -> tuple[float, float]:
 
 
 def _column_chunk(n_rows: int, xp: ModuleType, bytes_per_value: int = 8, copies: int = 4) -> int:
+    """Columns per chunk: ``copies`` temporaries of ``bytes_per_value`` within 1/8 of the free
+    memory (at most 1 GB); on the CPU at most ``CPU_CHUNK_COLS``."""
     budget = min(_backend.free_memory_bytes(xp) // 8, 1 << 30)
-    return max(1, int(budget // max(1, n_rows * bytes_per_value * copies)))
+    chunk = max(1, int(budget // max(1, n_rows * bytes_per_value * copies)))
+    return min(chunk, CPU_CHUNK_COLS) if _backend.is_numpy_namespace(xp) else chunk
 
 
 def rank_gauss_fit(X: Any, *, n_quantiles: int = 1000) -> Any:
@@ -77,17 +84,18 @@ def rank_gauss_fit(X: Any, *, n_quantiles: int = 1000) -> Any:
     upper = _backend.to_device(gamma >= 0.5, X)
     frac = _backend.to_device(gamma, X)
     lo_t, hi_t = (_backend.to_device(i.astype(np.int64), X) for i in (lo_idx, hi_idx))
-    chunk = _column_chunk(n, xp)
-    parts = []
-    for start in range(0, p, chunk):
-        cols = _backend.sort_columns(X[:, start : min(start + chunk, p)])
-        a = xp.astype(xp.take(cols, lo_t, axis=0), xp.float64)
-        b = xp.astype(xp.take(cols, hi_t, axis=0), xp.float64)
+
+    def levels(cols: slice) -> Any:
+        """The quantiles of the columns ``cols``."""
+        ordered = _backend.sort_columns(X[:, cols])
+        a = xp.astype(xp.take(ordered, lo_t, axis=0), xp.float64)
+        b = xp.astype(xp.take(ordered, hi_t, axis=0), xp.float64)
         diff = b - a
-        parts.append(
-            xp.where(upper[:, None], b - diff * (1 - frac[:, None]), a + diff * frac[:, None])
-        )
-    return xp.concat(parts, axis=1)
+        return xp.where(upper[:, None], b - diff * (1 - frac[:, None]), a + diff * frac[:, None])
+
+    chunk = _column_chunk(n, xp)
+    chunks = [slice(start, min(start + chunk, p)) for start in range(0, p, chunk)]
+    return xp.concat(list(_backend.ordered_map(levels, chunks, xp)), axis=1)
 
 
 def rank_gauss_apply(X: Any, quantiles: Any) -> Any:
@@ -118,15 +126,17 @@ def rank_gauss_apply(X: Any, quantiles: Any) -> Any:
     nq = quantiles.shape[0]
     u_lo, u_hi = _clip_levels()
     p = X.shape[1]
-    chunk = _column_chunk(X.shape[0], xp, copies=12)
-    parts = []
-    for start in range(0, p, chunk):
-        stop = min(start + chunk, p)
-        x = xp.astype(X[:, start:stop], xp.float64)
-        q = quantiles[:, start:stop]
+
+    def scores(cols: slice) -> Any:
+        """The normal scores of the columns ``cols`` (each column is transformed on its own)."""
+        x = xp.astype(X[:, cols], xp.float64)
+        q = quantiles[:, cols]
         # levels from X's own dtype: the kernel sorts it before widening (same order, faster)
-        u = _backend.interp_levels(X[:, start:stop], q) if nq > 1 else xp.zeros_like(x)
+        u = _backend.interp_levels(X[:, cols], q) if nq > 1 else xp.zeros_like(x)
         u = xp.where(x + BOUNDS_THRESHOLD > q[nq - 1, :], 1.0, u)
         u = xp.where(x - BOUNDS_THRESHOLD < q[0, :], 0.0, u)
-        parts.append(xp.astype(_backend.ndtri(xp.clip(u, u_lo, u_hi)), out_dtype))
-    return xp.concat(parts, axis=1)
+        return xp.astype(_backend.ndtri(xp.clip(u, u_lo, u_hi)), out_dtype)
+
+    chunk = _column_chunk(X.shape[0], xp, copies=12)
+    chunks = [slice(start, min(start + chunk, p)) for start in range(0, p, chunk)]
+    return xp.concat(list(_backend.ordered_map(scores, chunks, xp)), axis=1)
