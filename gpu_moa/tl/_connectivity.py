@@ -88,14 +88,21 @@ def wtcs_block(sets: QuerySets, X: Any, q_block: int) -> Any:
     return xp.concat(parts, axis=0)
 
 
+def _row_blocks(sets: QuerySets, X: Any, q_block: int, r_block: int) -> list[Any]:
+    """WTCS of all query sets against each block of ``r_block`` rows of ``X``; the blocks are
+    independent, so on the CPU they run side by side on the cores (``ordered_map``)."""
+
+    def block(lo: int) -> Any:
+        return wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
+
+    xp = _backend.get_namespace(X)
+    return list(_backend.ordered_map(block, range(0, X.shape[0], r_block), xp))
+
+
 def wtcs_matrix(sets: QuerySets, X: Any, block_rows: int | None = None) -> Any:
     """The full WTCS matrix (n_queries x n_reference), built in reference row blocks."""
     xp = _backend.get_namespace(X)
-    q_block, r_block = block_shape(sets, X.shape[0], block_rows, xp)
-    parts = [
-        wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
-        for lo in range(0, X.shape[0], r_block)
-    ]
+    parts = _row_blocks(sets, X, *block_shape(sets, X.shape[0], block_rows, xp))
     if not parts:
         return xp.zeros((sets.n_queries, 0), dtype=xp.float32)
     return xp.concat(parts, axis=1)
@@ -242,11 +249,7 @@ def stream_blocks(
     chunk = max(r_block, min(chunk_rows, _chunk_budget(xp) // (4 * max(sets.n_queries, 1))))
     for offset, block in source.blocks(chunk):
         X = _backend.to_device(block, source.like)
-        parts = [
-            wtcs_block(sets, X[lo : min(lo + r_block, X.shape[0]), :], q_block)
-            for lo in range(0, X.shape[0], r_block)
-        ]
-        yield offset, xp.concat(parts, axis=1)
+        yield offset, xp.concat(_row_blocks(sets, X, q_block, r_block), axis=1)
 
 
 def _running_topk(idx: Any, val: Any, S: Any, offset: int, k: int) -> tuple[Any, Any]:
