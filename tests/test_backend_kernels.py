@@ -118,3 +118,56 @@ def test_usable_cores_follow_the_affinity_mask(monkeypatch):
     assert usable_cores() == 2
     monkeypatch.delattr(os, "sched_getaffinity")
     assert usable_cores() == 64
+
+
+def test_side_tasks_return_every_result_in_order(xp):
+    """Side tasks give ``fn`` over their items in order wherever each call ran, beside the
+    caller's own ordered_map, whose results are unchanged."""
+    import time
+
+    from gpu_moa._backend import ordered_map, side_tasks
+
+    def own(i):
+        time.sleep(0.01 * (i == 2))
+        return i * i
+
+    with side_tasks(lambda i: -i, list(range(9)), xp) as results:
+        assert list(ordered_map(own, [0, 1, 2], xp)) == [0, 1, 4]
+        assert results() == [-i for i in range(9)]
+    with side_tasks(lambda i: -i, [], xp) as results:
+        assert results() == []
+
+
+def test_idle_ordered_map_workers_take_side_tasks(monkeypatch):
+    """NumPy path on two cores: while one long item runs, the idle worker takes side tasks,
+    each with BLAS on one thread (as in results(), which runs the rest); a side task's error
+    is raised by results(), and no block stays registered."""
+    import time
+
+    import array_api_compat.numpy as xp
+    from threadpoolctl import threadpool_info
+
+    from gpu_moa._backend import ordered_map, side_tasks
+
+    monkeypatch.setattr(_kernels, "usable_cores", lambda: 2)
+    ran: dict[int, list[int]] = {}
+
+    def side(i):
+        ran[i] = [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"]
+        time.sleep(0.05)
+        return i
+
+    def own(i):
+        time.sleep(0.5 if i == 2 else 0.0)
+        return i
+
+    with side_tasks(side, list(range(40)), xp) as results:
+        assert list(ordered_map(own, [0, 1, 2], xp)) == [0, 1, 2]
+        during = set(ran)
+        assert results() == list(range(40))
+    assert 1 <= len(during) < 40  # the idle worker took some while item 2 ran
+    assert all(blas == [1] * len(blas) for blas in ran.values())
+    with pytest.raises(ZeroDivisionError):
+        with side_tasks(lambda i: 1 / i, [1, 0, 2], xp) as results:
+            results()
+    assert _kernels._SIDE == []

@@ -11,8 +11,8 @@ behaves like a GPU: no implicit conversion to NumPy, no mixing of devices) in th
 ``_steps``         which backend served each step, with timings (for the report)
 ``_kernels``       primitives the array API lacks, each with a labelled NumPy fast path:
                    ``segment_sum``, ``average_ranks``, ``eigh``, ``eigh_top``, ``smallest_k``,
-                   ``matmul_into``, ``ordered_map`` (on ``usable_cores``), ``interp_levels``,
-                   ``sort_columns``, ``ndtri``
+                   ``matmul_into``, ``ordered_map`` and ``side_tasks`` (on ``usable_cores``),
+                   ``interp_levels``, ``sort_columns``, ``ndtri``
 ``_topk``          ``topk_rows``: exact row-wise top-k without sorting whole rows
 ``_ranking``       ``average_precision_rows``: per-row average precision of a score block
 =================  ==============================================================================
@@ -55,6 +55,7 @@ from gpu_moa._backend._kernels import (
     ordered_map,
     product_buffer,
     segment_sum,
+    side_tasks,
     smallest_k,
     sort_columns,
     usable_cores,
@@ -115,6 +116,7 @@ __all__ = [
     "resolve_device",
     "resolve_xp",
     "segment_sum",
+    "side_tasks",
     "smallest_k",
     "sort_columns",
     "step_log",

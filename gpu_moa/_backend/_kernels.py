@@ -264,18 +264,25 @@ def usable_cores() -> int:
     return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
+def _parallel(xp: Any) -> int:
+    """Worker threads for :func:`ordered_map`: one per CPU core (at most 4) on the NumPy path
+    from the main thread, else 1."""
+    main = threading.current_thread() is threading.main_thread()
+    return min(4, usable_cores()) if is_numpy_namespace(xp) and main else 1
+
+
 def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iterator[Any]:
     """``fn(item)`` for every item, yielded in order.
 
     Generic path: one call after the other. NumPy path: the calls run on one worker thread per
     CPU core (at most 4), a few items ahead, with BLAS limited to one thread each: the GEMM and
     the top-k selection of independent score blocks then overlap (NumPy releases the GIL in
-    both), instead of the second core idling through every single-threaded selection. Only
-    from the main thread: a worker thread (a Dask task) is one of several already, and BLAS
-    thread limits are process-wide.
+    both), instead of the second core idling through every single-threaded selection. A worker
+    left without items while others still run takes pending :func:`side_tasks`. Only from the
+    main thread: a worker thread (a Dask task) is one of several already, and BLAS thread limits
+    are process-wide.
     """
-    main = threading.current_thread() is threading.main_thread()
-    workers = min(4, usable_cores()) if is_numpy_namespace(xp) and main else 1
+    workers = _parallel(xp)
     if workers < 2 or len(items) < 2:
         yield from map(fn, items)
         return
@@ -285,12 +292,91 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iter
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         ahead: deque[Any] = deque()
-        for item in items:
+        own: list[Any] = []
+        for i, item in enumerate(items):
             ahead.append(pool.submit(fn, item))
+            own.append(ahead[-1])
+            if i == len(items) - 1 and _SIDE:  # queued behind the items: taken by idle workers
+                for _ in range(workers):
+                    pool.submit(_take_side_tasks, own)
             if len(ahead) > workers:
                 yield ahead.popleft().result()
         while ahead:
             yield ahead.popleft().result()
+
+
+class _SideTasks:
+    """The calls of one :func:`side_tasks` block, taken one at a time by whoever is idle."""
+
+    def __init__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> None:
+        self.fn = fn
+        self.items = list(items)
+        self.pending = deque(range(len(self.items)))
+        self.results: list[Any] = [None] * len(self.items)
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+
+    def run_one(self) -> bool:
+        """Run one pending call (False when none is left); an error is kept for ``results``."""
+        with self.lock:
+            if not self.pending:
+                return False
+            i = self.pending.popleft()
+        try:
+            self.results[i] = self.fn(self.items[i])
+        except BaseException as exc:  # re-raised by results(), in the caller's thread
+            self.errors.append(exc)
+        return True
+
+
+#: the open side_tasks blocks (main thread only), newest last
+_SIDE: list[_SideTasks] = []
+
+
+def _take_side_tasks(own: list[Any]) -> None:
+    """An idle :func:`ordered_map` worker: run side tasks while the map's own items run."""
+    while _SIDE and not all(f.done() for f in own) and _SIDE[-1].run_one():
+        pass
+
+
+@contextlib.contextmanager
+def side_tasks(
+    fn: Callable[[Any], Any], items: Sequence[Any], xp: Any
+) -> Iterator[Callable[[], list[Any]]]:
+    """``fn`` over ``items``, run by the workers that the caller's own :func:`ordered_map` calls
+    leave idle inside the ``with`` block; yields ``results()``, which runs the calls still
+    pending and returns them all in order.
+
+    NumPy path, from the main thread: an ordered_map worker that has no item left while the
+    others still run takes these calls one at a time (with BLAS on one thread, as for its own
+    items), so independent work fills the core that, say, three folds on two cores leave idle.
+    ``results()`` runs the rest side by side, again with BLAS on one thread: a call's result
+    does not depend on where it ran. Elsewhere every call runs in ``results()``, in order.
+    """
+    tasks = _SideTasks(fn, items)
+    shared = _parallel(xp) >= 2
+    if shared:
+        _SIDE.append(tasks)
+
+    def results() -> list[Any]:
+        if shared:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1, user_api="blas"):
+                for _ in ordered_map(lambda _: tasks.run_one(), list(tasks.pending), xp):
+                    pass
+        else:
+            while tasks.run_one():
+                pass
+        if tasks.errors:
+            raise tasks.errors[0]
+        return tasks.results
+
+    try:
+        yield results
+    finally:
+        if shared:
+            _SIDE.remove(tasks)
 
 
 def sort_columns(X: Any) -> Any:

@@ -175,7 +175,6 @@ class MoaBlend(MultilabelClassifierMixin):
         members = self._members()
         self.names_ = _unique([member_name(m) for m in members])
         self.prior_, self.constant_ = smoothed_prior(Y)
-        self.members_ = [_fit(clone(m), X, Y, groups) for m in members]
         self.label_weights_, self.clip_ = None, (0.0, 1.0)
         self.oof_log_loss_, self.label_log_loss_, self.fold_log_loss_ = None, None, None
         if not isinstance(self.weights, str):
@@ -186,6 +185,7 @@ class MoaBlend(MultilabelClassifierMixin):
                     f"{self.weights!r}"
                 )
             self.weights_ = w / w.sum()
+            self.members_ = [_fit(clone(m), X, Y, groups) for m in members]
         elif self.weights != "oof":
             raise ValueError(f"weights must be 'oof' or a sequence, got {self.weights!r}")
         else:
@@ -195,15 +195,14 @@ class MoaBlend(MultilabelClassifierMixin):
         return self
 
     def _fit_oof(self, X: Any, Y: Any, groups: np.ndarray, members: list[Any]) -> None:
-        """OOF matrices (device, rows in fold order), weights, clipping range, losses."""
+        """Full fits (``members_``), then the OOF matrices (device, rows in fold order), weights,
+        clipping range, losses."""
         xp = _backend.get_namespace(X)
         dev = array_api_compat.device(X)
         folds = grouped_folds(groups, Y, n_splits=self.cv, random_state=self.random_state)
-        templates = [_reuse_C(m, fitted) for m, fitted in zip(members, self.members_, strict=True)]
-
         priors = [smoothed_prior(_backend.take_rows(Y, tr)) for tr, _ in folds]
 
-        def member_block(task: tuple[int, int]) -> Any:
+        def member_block(task: tuple[int, int], templates: list[Any]) -> Any:
             """Member ``m``'s predictions for the validation rows of fold ``j``."""
             j, m = task
             tr, va = folds[j]
@@ -212,10 +211,19 @@ class MoaBlend(MultilabelClassifierMixin):
             P = _predict(est, X_va, groups[va])
             return xp.astype(with_prior(P, *priors[j]), xp.float32)
 
-        # every (fold, member) fit is independent: on the CPU they overlap on the cores (see
-        # ordered_map), in pieces small enough to keep both cores busy to the end
-        tasks = [(j, m) for j in range(len(folds)) for m in range(len(templates))]
-        done = dict(zip(tasks, _backend.ordered_map(member_block, tasks, xp), strict=True))
+        # every (fold, member) fit is independent and overlaps the others on the CPU's cores
+        # (ordered_map). A member that chooses its own C takes the C of its full fit in its
+        # folds; the other members' folds need nothing from the full fits, so they are side
+        # tasks, taken by a core that C="auto"'s inner folds leave idle (three folds, two cores)
+        tasks = [(j, m) for j in range(len(folds)) for m in range(len(members))]
+        early = [(j, m) for j, m in tasks if not _chooses_C(members[m])]
+        late = [(j, m) for j, m in tasks if _chooses_C(members[m])]
+        with _backend.side_tasks(lambda t: member_block(t, members), early, xp) as early_done:
+            self.members_ = [_fit(clone(m), X, Y, groups) for m in members]
+            templates = [_reuse_C(m, f) for m, f in zip(members, self.members_, strict=True)]
+            late_done = _backend.ordered_map(lambda t: member_block(t, templates), late, xp)
+            done = dict(zip(late, late_done, strict=True))
+            done.update(zip(early, early_done(), strict=True))
         blocks = [
             [
                 xp.zeros((va.size, Y.shape[1]), dtype=xp.float64, device=dev)
@@ -295,10 +303,14 @@ class MoaBlend(MultilabelClassifierMixin):
         return xp.astype(P >= 0.5, xp.int64)
 
 
+def _chooses_C(member: Any) -> bool:
+    """Whether ``member`` picks its C by inner cross-validation (``C="auto"``)."""
+    return member.get_params(deep=False).get("C") == "auto"
+
+
 def _reuse_C(member: Any, fitted: Any) -> Any:
     """``member`` with ``C="auto"`` replaced by the C its full fit chose."""
-    params = member.get_params(deep=False)
-    if params.get("C") == "auto" and hasattr(fitted, "C_"):
+    if _chooses_C(member) and hasattr(fitted, "C_"):
         return clone(member).set_params(C=fitted.C_)
     return member
 
