@@ -171,3 +171,23 @@ def test_idle_ordered_map_workers_take_side_tasks(monkeypatch):
         with side_tasks(lambda i: 1 / i, [1, 0, 2], xp) as results:
             results()
     assert _kernels._SIDE == []
+
+
+@pytest.mark.parametrize("n_cols", [None, 5, 70])
+def test_segment_sum_equals_per_segment_sums(xp, rng, n_cols):
+    """Sums of consecutive row segments in float64, against a loop over the segments (70
+    columns: three column chunks on the NumPy path, each summed exactly as in one pass)."""
+    from gpu_moa._backend import segment_sum
+
+    counts = np.array([3, 1, 7, 2, 12, 1])
+    shape = (counts.sum(),) if n_cols is None else (counts.sum(), n_cols)
+    values = (rng.standard_normal(shape) * 1e3).astype(np.float32)
+    got = gm.to_numpy(segment_sum(xp.asarray(values), counts))
+    stops = np.cumsum(counts)
+    segments = zip(stops - counts, stops, strict=True)
+    want = np.stack([values[a:b].astype(np.float64).sum(axis=0) for a, b in segments])
+    assert got.dtype == np.float64 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    if n_cols == 70 and _backend.is_numpy_namespace(xp):  # chunks: the one-pass values exactly
+        one_pass = np.add.reduceat(values, stops - counts, axis=0, dtype=np.float64)
+        np.testing.assert_array_equal(got, one_pass)
