@@ -364,6 +364,8 @@ def side_tasks(
     items), so independent work fills the core that, say, three folds on two cores leave idle.
     ``results()`` runs the rest side by side, again with BLAS on one thread: a call's result
     does not depend on where it ran. Elsewhere every call runs in ``results()``, in order.
+    Suits calls no longer than the caller's map items: a map returns only once the side call
+    an idle worker took is done.
     """
     tasks = _SideTasks(fn, items)
     shared = _parallel(xp) >= 2
