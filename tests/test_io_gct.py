@@ -172,6 +172,27 @@ def test_sniff_formats(tmp_path, tiny_lish_moa):
     np.testing.assert_array_equal(back.X, train.X)
 
 
+def test_sniff_parquet_reads_the_schema_only_when_the_footer_names_metadata(
+    tmp_path, tiny_lish_moa, monkeypatch
+):
+    """A Parquet footer without the bytes "Metadata_" is lish-moa data without parsing the
+    schema; names that only contain it, or a broken file, take the schema check as before."""
+    from gpu_moa.io import _sniff
+
+    train, _ = tiny_lish_moa
+    gm.io.write_parquet(train, tmp_path / "t.parquet")
+    frame = pd.DataFrame({"x_Metadata_y": [1.0, 2.0], "Cells_a": [0.5, 1.5]})
+    frame.to_parquet(tmp_path / "inner.parquet")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1" + b"\0" * 40 + b"Metadata_PAR1")
+    parsed = []
+    columns = _sniff._columns
+    monkeypatch.setattr(_sniff, "_columns", lambda *a: parsed.append(a[0].name) or columns(*a))
+    assert gm.io.sniff(tmp_path / "t.parquet") == "parquet"
+    assert gm.io.sniff(tmp_path / "inner.parquet") == "parquet"
+    assert gm.io.sniff(tmp_path / "broken.parquet") == "parquet"
+    assert parsed == ["inner.parquet", "broken.parquet"]
+
+
 def test_real_l1000_gctx_with_latin1_metadata():
     """Real LINCS level-5 signatures: 'µM' stored in Latin-1, as CMap files do."""
     path = REALDATA / "l1000_level5_modz_n272x978.gctx"

@@ -16,6 +16,7 @@ FORMATS = ("lish_moa_dir", "parquet", "gctx", "gct", "csv", "profiles")
 _COMPRESSED = (b"\x1f\x8b", b"BZh")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_METADATA = b"Metadata_"  # the prefix of pycytominer's metadata columns
 
 
 def sniff(path: str | Path) -> str:
@@ -59,7 +60,25 @@ def sniff(path: str | Path) -> str:
     if head.startswith(_COMPRESSED):
         return "profiles"
     kind = "parquet" if head[:4] == b"PAR1" else "csv"
+    if kind == "parquet" and _METADATA not in (_parquet_footer(path) or _METADATA):
+        return kind  # no column name holds "Metadata_": no need to parse the schema
     return "profiles" if any(c.startswith("Metadata_") for c in _columns(path, kind)) else kind
+
+
+def _parquet_footer(path: Path) -> bytes | None:
+    """The raw footer of a Parquet file (its Thrift metadata, where every column name is stored
+    as plain UTF-8), or None when the file does not end like one."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        if size < 12:
+            return None
+        fh.seek(size - 8)
+        tail = fh.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length > size - 12:
+            return None
+        fh.seek(size - 8 - length)
+        return fh.read(length)
 
 
 def _columns(path: Path, kind: str) -> list[str]:
