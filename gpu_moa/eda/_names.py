@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 
 import pandas as pd
 
@@ -22,6 +23,12 @@ _ANNOTATED_GENE = re.compile(r"^g-(.+)_(\d+)$")
 
 def _present(value: object) -> bool:
     return isinstance(value, str) and value not in ("", "nan", "None", "<NA>")
+
+
+def _rows(var: pd.DataFrame) -> Iterator[tuple[object, dict]]:
+    """``(feature name, {column: value})`` per row of ``var`` (a dict per row: ``iterrows``
+    builds a Series per row, 60 ms for the 872 lish-moa features)."""
+    return zip(var.index, var.to_dict("records"), strict=True)
 
 
 def display_names(var: pd.DataFrame) -> list[str]:
@@ -37,14 +44,14 @@ def display_names(var: pd.DataFrame) -> list[str]:
     list of str
     """
     out = []
-    for name, row in var.iterrows():
+    for name, row in _rows(var):
         kind = row.get("kind", "")
         preferred = row.get("ccle_name") if kind == "cell" else row.get("symbol")
         out.append(str(preferred) if _present(preferred) else str(name))
     return out
 
 
-def _aliases(name: str, row: pd.Series) -> set[str]:
+def _aliases(name: str, row: dict) -> set[str]:
     """Every name a feature answers to."""
     names = {name}
     kaggle = name
@@ -85,7 +92,7 @@ def feature_position(p: Profiles, name: str, *, kind: str | None = None) -> int:
     """
     wanted = name.casefold()
     hits, known = [], []
-    for pos, (feature, row) in enumerate(p.var.iterrows()):
+    for pos, (feature, row) in enumerate(_rows(p.var)):
         if kind is not None and row.get("kind") != kind:
             continue
         aliases = _aliases(str(feature), row)
