@@ -129,9 +129,8 @@ def _average_precision_sorted(S: Any, pos: Any, xp: Any) -> tuple[Any, Any]:
     s = xp.take_along_axis(S, order, axis=1)
     hits = xp.take_along_axis(pos, order, axis=1)
     cum = xp.cumulative_sum(xp.astype(hits, xp.int32), axis=1)
-    rank = xp.arange(1, n + 1, dtype=xp.float32, device=array_device(S))[None, :]
-    direct = xp.sum(xp.where(hits, xp.astype(cum, xp.float32) / rank, 0.0), axis=1)
-    ap = xp.astype(direct, xp.float64)
+    rank = xp.arange(1, n + 1, dtype=xp.float64, device=array_device(S))[None, :]
+    ap = xp.sum(xp.where(hits, xp.astype(cum, xp.float64) / rank, 0.0), axis=1)  # as on NumPy
     tied = xp.any(hits[:, :-1] & (s[:, 1:] == s[:, :-1]), axis=1)
     if bool(xp.any(tied)):
         (rows,) = xp.nonzero(tied)

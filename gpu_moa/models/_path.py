@@ -25,7 +25,7 @@ def as_arrays(X: Any, Y: Any = None) -> tuple[Any, Any]:
     """Validate ``X`` (n x p) and optional 0/1 ``Y`` (n x K); put Y in X's namespace and dtype."""
     if isinstance(X, pd.DataFrame):
         X = X.to_numpy()
-    if not array_api_compat.is_array_api_obj(X):
+    if not _backend.is_array(X):
         X = np.asarray(X)
     xp = _backend.get_namespace(X)
     if not xp.isdtype(X.dtype, "real floating"):
