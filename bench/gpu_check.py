@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ STEPS: tuple[tuple[str, list[str], int], ...] = (
         ["-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "--tb=short", "-rfE"],
         150,
     ),
-    ("main_job", ["bench/run.py", "--device", "gpu"], 120),
+    ("main_job", ["bench/run.py", "--device", "gpu", "--log"], 120),
     (
         "similarity",
         ["bench/similarity.py", "--no-scaling", "--sk-queries", "200", "--repeat", "2"],
@@ -131,14 +132,19 @@ def run_step(name: str, args: list[str], limit: int, dry_run: bool, logs: Path |
     if dry_run:
         return {"status": "planned", "command": " ".join(["python", *args]), "limit_s": limit}
     start = time.perf_counter()
+    # its own session, so that a timeout stops the step's children too (bench/run.py's gpu-moa
+    # run would otherwise go on holding the GPU and the cores through the next steps)
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_env(name), cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
     try:
-        done = subprocess.run(
-            [sys.executable, *args], capture_output=True, text=True, env=_env(name), cwd=ROOT,
-            timeout=limit,
-        )  # fmt: skip
-        status, out = ("ok" if done.returncode == 0 else "failed"), done.stdout + done.stderr
-    except subprocess.TimeoutExpired as exc:
-        status, out = "timed out", _text(exc.stdout) + _text(exc.stderr)
+        out, _ = proc.communicate(timeout=limit)
+        status = "ok" if proc.returncode == 0 else "failed"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        status = "timed out"
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
         (logs / f"{name}.log").write_text(out)
@@ -150,13 +156,6 @@ def run_step(name: str, args: list[str], limit: int, dry_run: bool, logs: Path |
     if name == "tests":
         result.update(_test_counts(out))
     return result
-
-
-def _text(stream: bytes | str | None) -> str:
-    """A timed-out subprocess's captured output, whichever type it came back as."""
-    if isinstance(stream, bytes):
-        return stream.decode(errors="replace")
-    return stream or ""
 
 
 def _test_counts(output: str) -> dict:

@@ -41,19 +41,28 @@ def _child_usage() -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def run_once(out: Path, quick: bool, device: str | None = None) -> dict:
-    """One ``gpu-moa run`` in a subprocess: wall, CPU, peak memory and the stage timings."""
+def run_once(out: Path, quick: bool, device: str | None = None, log: bool = False) -> dict:
+    """One ``gpu-moa run`` in a subprocess: wall, CPU, peak memory and the stage timings.
+
+    With ``log`` the run keeps its info logs and progress bars and writes them to this
+    process's stderr as they come, so a run stopped from outside still shows how far it got.
+    """
     entry = "import sys; from gpu_moa.cli import main; sys.exit(main(sys.argv[1:]))"
-    cmd = [sys.executable, "-c", entry, "run", "--quiet", "--out", str(out)]
+    cmd = [sys.executable, "-c", entry, "run", "--out", str(out)] + ([] if log else ["--quiet"])
     cmd += ["--quick"] if quick else []
     cmd += ["--device", device] if device else []
     cpu0, _ = _child_usage()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=None if log else subprocess.PIPE, text=True
+    )
     seconds = time.perf_counter() - start
     cpu1, peak = _child_usage()
     if proc.returncode != 0:
-        return {"error": f"exit status {proc.returncode}", "stderr_tail": proc.stderr[-800:]}
+        return {
+            "error": f"exit status {proc.returncode}",
+            "stderr_tail": (proc.stderr or "")[-800:],
+        }
     metrics = json.loads((out / "metrics.json").read_text())
     return {
         "seconds": round(seconds, 2),
@@ -71,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         "--device", choices=("auto", "cpu", "gpu"), default=None,
         help="gpu-moa run --device (default: its own default); gpu writes run[_quick]_gpu.json",
     )  # fmt: skip
+    parser.add_argument(
+        "--log", action="store_true",
+        help="show the run's info logs and progress on stderr (where a stopped run got to)",
+    )  # fmt: skip
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/...)")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
@@ -78,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench_run_") as tmp:
         for i in range(args.repeat):
-            runs.append(run_once(Path(tmp) / f"run{i}", args.quick, args.device))
+            runs.append(run_once(Path(tmp) / f"run{i}", args.quick, args.device, args.log))
     ok = [r for r in runs if "seconds" in r]
     best = min(ok, key=lambda r: r["seconds"]) if ok else None
     res = {
