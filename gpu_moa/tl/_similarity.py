@@ -35,7 +35,7 @@ from gpu_moa.tl._symmetric import merge_sorted as _merge  # _merge: also tl._con
 
 METRICS = ("pearson", "spearman", "cosine")
 PRECISIONS = ("float32", "tf32", "float16")
-_PREP_BLOCK_BYTES = 64 << 20
+_PREP_BLOCK_BYTES = 16 << 20  # float64 working set of one block of rows
 _MIN_CPU_BLOCK = 128
 _CPU_BLOCK_BYTES = 192 << 20
 _CPU_CHUNK_COLS = 1 << 15
@@ -81,13 +81,18 @@ def prepare(X: Any, metric: str, *, rows: int | None = None) -> Any:
         dtype=xp.float32,
         device=_backend.array_device(X),
     )
-    for lo in range(0, n, step):
+
+    def fill(lo: int) -> None:  # rows are independent: blocks run side by side on the CPU
         hi = min(lo + step, n)
         Z = rank_rows(X[lo:hi, :]) if metric == "spearman" else xp.astype(X[lo:hi, :], xp.float64)
         if metric != "cosine":
-            Z = Z - xp.mean(Z, axis=1, keepdims=True)
+            Z -= xp.mean(Z, axis=1, keepdims=True)
         norm = xp.sqrt(xp.sum(Z * Z, axis=1, keepdims=True))
-        out[lo:hi, :] = xp.astype(Z / xp.where(norm > 0, norm, xp.ones_like(norm)), xp.float32)
+        Z /= xp.where(norm > 0, norm, xp.ones_like(norm))
+        out[lo:hi, :] = xp.astype(Z, xp.float32)
+
+    for _ in _backend.ordered_map(fill, range(0, n, step), xp):
+        pass
     return out
 
 
