@@ -51,7 +51,7 @@ def run_once(out: Path, quick: bool, device: str | None = None, log: bool = Fals
     With ``log`` the run keeps its info logs and progress bars and writes them to this
     process's stderr as they come, so a run stopped from outside still shows how far it got.
     """
-    entry = "import sys; from gpu_moa.cli import main; sys.exit(main(sys.argv[1:]))"
+    entry = "import sys; from gpu_moa.cli import console_main; sys.exit(console_main())"
     cmd = [sys.executable, "-c", entry, "run", "--out", str(out)] + ([] if log else ["--quiet"])
     cmd += ["--quick"] if quick else []
     cmd += ["--device", device] if device else []

@@ -5,6 +5,6 @@
 shared by the commands that can run on Dask.
 """
 
-from gpu_moa.cli._main import build_parser, main
+from gpu_moa.cli._main import build_parser, console_main, main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "console_main", "main"]

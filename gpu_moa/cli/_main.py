@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from gpu_moa._allocator import reuse_freed_memory
 from gpu_moa._atomic import check_file_target
 from gpu_moa._backend import BackendUnavailableError
 from gpu_moa._settings import env_device_problem, settings
@@ -73,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def console_main() -> int:
+    """The installed ``gpu-moa`` command: :func:`main` in a process of its own, whose freed
+    arrays' memory is kept for the next arrays (:func:`~gpu_moa._allocator.reuse_freed_memory`;
+    the process exits when the command is done)."""
+    reuse_freed_memory()
+    return main()
 
 
 def _dispatch(args: argparse.Namespace) -> int:
