@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from gpu_moa import _allocator
+from gpu_moa.cli import _allocator
 
 #: allocate, free and reallocate a 200 MB array; print whether the setting applied and the page
 #: faults the second allocation took (getrusage: the kernel's own count)
 _SCRIPT = """
 import resource, sys
 import numpy as np
-from gpu_moa._allocator import reuse_freed_memory
+from gpu_moa.cli._allocator import reuse_freed_memory
 
 applied = reuse_freed_memory() if sys.argv[1] == "on" else False
 a = np.ones(25_000_000)

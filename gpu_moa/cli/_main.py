@@ -14,12 +14,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from gpu_moa._allocator import reuse_freed_memory
 from gpu_moa._atomic import check_file_target
 from gpu_moa._backend import BackendUnavailableError
 from gpu_moa._settings import env_device_problem, settings
 from gpu_moa._validation import DataError
 from gpu_moa.cli import connect, evaluate, match, predict, run, synth, train, validate
+from gpu_moa.cli._allocator import reuse_freed_memory
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> int:
     """The installed ``gpu-moa`` command: :func:`main` in a process of its own, whose freed
-    arrays' memory is kept for the next arrays (:func:`~gpu_moa._allocator.reuse_freed_memory`;
+    arrays' memory is kept for the next arrays (:func:`~gpu_moa.cli._allocator.reuse_freed_memory`;
     the process exits when the command is done)."""
     reuse_freed_memory()
     return main()
