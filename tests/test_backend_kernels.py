@@ -139,9 +139,10 @@ def test_side_tasks_return_every_result_in_order(xp):
 
 
 def test_idle_ordered_map_workers_take_side_tasks(monkeypatch):
-    """NumPy path on two cores: while one long item runs, the idle worker takes side tasks,
-    each with BLAS on one thread (as in results(), which runs the rest); a side task's error
-    is raised by results(), and no block stays registered."""
+    """NumPy path on two cores: while one long item of a hosting map runs, the idle worker takes
+    side tasks (a map that does not host them leaves them alone), each with BLAS on one thread
+    (as in results(), which runs the rest); a side task's error is raised by results(), and no
+    block stays registered."""
     import time
 
     import array_api_compat.numpy as xp
@@ -163,6 +164,8 @@ def test_idle_ordered_map_workers_take_side_tasks(monkeypatch):
 
     with side_tasks(side, list(range(40)), xp) as results:
         assert list(ordered_map(own, [0, 1, 2], xp)) == [0, 1, 2]
+        assert ran == {}  # a map that does not host them leaves them alone
+        assert list(ordered_map(own, [0, 1, 2], xp, host_side_tasks=True)) == [0, 1, 2]
         during = set(ran)
         assert results() == list(range(40))
     assert 1 <= len(during) < 40  # the idle worker took some while item 2 ran

@@ -283,16 +283,23 @@ def _parallel(xp: Any) -> int:
     return min(4, usable_cores()) if is_numpy_namespace(xp) and main else 1
 
 
-def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iterator[Any]:
+def ordered_map(
+    fn: Callable[[Any], Any], items: Sequence[Any], xp: Any, *, host_side_tasks: bool = False
+) -> Iterator[Any]:
     """``fn(item)`` for every item, yielded in order.
 
     Generic path: one call after the other. NumPy path: the calls run on one worker thread per
     CPU core (at most 4), a few items ahead, with BLAS limited to one thread each: the GEMM and
     the top-k selection of independent score blocks then overlap (NumPy releases the GIL in
-    both), instead of the second core idling through every single-threaded selection. A worker
-    left without items while others still run takes pending :func:`side_tasks`. Only from the
-    main thread: a worker thread (a Dask task) is one of several already, and BLAS thread limits
-    are process-wide.
+    both), instead of the second core idling through every single-threaded selection. Only from
+    the main thread: a worker thread (a Dask task) is one of several already, and BLAS thread
+    limits are process-wide.
+
+    With ``host_side_tasks``, a worker left without items while others still run takes pending
+    :func:`side_tasks`, and the map returns once the side call it took is done: for maps of a few
+    long items (cross-validation folds), not for the short chunks of a kernel, which would then
+    wait seconds for a side call (a 7-chunk ``segment_sum`` in a blend's inner folds waited
+    2.7 s for a kNN fold).
     """
     workers = _parallel(xp)
     if workers < 2 or len(items) < 2:
@@ -308,7 +315,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], xp: Any) -> Iter
         for i, item in enumerate(items):
             ahead.append(pool.submit(fn, item))
             own.append(ahead[-1])
-            if i == len(items) - 1 and _SIDE:  # queued behind the items: taken by idle workers
+            if i == len(items) - 1 and host_side_tasks and _SIDE:  # taken by idle workers
                 for _ in range(workers):
                     pool.submit(_take_side_tasks, own)
             if len(ahead) > workers:
@@ -359,8 +366,8 @@ def side_tasks(
     leave idle inside the ``with`` block; yields ``results()``, which runs the calls still
     pending and returns them all in order.
 
-    NumPy path, from the main thread: an ordered_map worker that has no item left while the
-    others still run takes these calls one at a time (with BLAS on one thread, as for its own
+    NumPy path, from the main thread: a worker of an ``ordered_map(..., host_side_tasks=True)``
+    that has no item left while the others still run takes these calls one at a time (with BLAS on one thread, as for its own
     items), so independent work fills the core that, say, three folds on two cores leave idle.
     ``results()`` runs the rest side by side, again with BLAS on one thread: a call's result
     does not depend on where it ran. Elsewhere every call runs in ``results()``, in order.

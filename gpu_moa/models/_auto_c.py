@@ -69,7 +69,10 @@ def choose_C(
 
     scores = np.zeros((len(Cs), len(folds)))
     # folds are independent: on the CPU they overlap on the cores (see ordered_map)
-    for j, column in enumerate(_backend.ordered_map(fold_scores, folds, _backend.get_namespace(X))):
+    columns = _backend.ordered_map(
+        fold_scores, folds, _backend.get_namespace(X), host_side_tasks=True
+    )
+    for j, column in enumerate(columns):
         scores[:, j] = column
     table = pd.DataFrame(
         scores, index=pd.Index(Cs, name="C"), columns=[f"fold{j}" for j in range(len(folds))]

@@ -221,7 +221,9 @@ class MoaBlend(MultilabelClassifierMixin):
         with _backend.side_tasks(lambda t: member_block(t, members), early, xp) as early_done:
             self.members_ = [_fit(clone(m), X, Y, groups) for m in members]
             templates = [_reuse_C(m, f) for m, f in zip(members, self.members_, strict=True)]
-            late_done = _backend.ordered_map(lambda t: member_block(t, templates), late, xp)
+            late_done = _backend.ordered_map(
+                lambda t: member_block(t, templates), late, xp, host_side_tasks=True
+            )
             done = dict(zip(late, late_done, strict=True))
             done.update(zip(early, early_done(), strict=True))
         blocks = [
