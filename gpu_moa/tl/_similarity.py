@@ -35,7 +35,9 @@ from gpu_moa.tl._symmetric import merge_sorted as _merge  # _merge: also tl._con
 
 METRICS = ("pearson", "spearman", "cosine")
 PRECISIONS = ("float32", "tf32", "float16")
-_PREP_BLOCK_BYTES = 16 << 20  # float64 working set of one block of rows
+#: float64 working set of one block of prepared rows: NumPy's blocks run side by side on the
+#: cores (cache-sized); a device takes few large ones (fewer kernel launches)
+_PREP_BLOCK_BYTES = {True: 16 << 20, False: 64 << 20}
 _MIN_CPU_BLOCK = 128
 _CPU_BLOCK_BYTES = 192 << 20
 _CPU_CHUNK_COLS = 1 << 15
@@ -75,7 +77,8 @@ def prepare(X: Any, metric: str, *, rows: int | None = None) -> Any:
     xp = _backend.get_namespace(X)
     check_no_nan_array(X, f"{metric} similarity input")
     n, p = X.shape
-    step = max(1, _PREP_BLOCK_BYTES // max(1, p * 8 * 4))
+    block_bytes = _PREP_BLOCK_BYTES[_backend.is_numpy_namespace(xp)]
+    step = max(1, block_bytes // max(1, p * 8 * 4))
     out = xp.zeros(
         (n if rows is None else max(rows, n), p),
         dtype=xp.float32,
