@@ -89,8 +89,8 @@ def run_case(spec: dict) -> dict:
         features = [f"f{j}" for j in range(X.shape[1])]
         profiles = gm.make_profiles(X, obs, features, device=device)
         if device == "gpu":
-            # CuPy compiles its kernels on first use, specialised by shape as well as dtype (a
-            # 200-row warm-up left 7.2 s of compiling to the 1,000-row call): the first call on
+            # CuPy compiles its kernels on first use, and a 200-row warm-up still left 3.4-7.2 s
+            # to the 1,000-row call (kernels the small call did not reach): the first call on
             # the same data is timed apart, the second is the one compared
             start = time.perf_counter()
             gm.metrics.mean_average_precision(
