@@ -367,8 +367,9 @@ def side_tasks(
     pending and returns them all in order.
 
     NumPy path, from the main thread: a worker of an ``ordered_map(..., host_side_tasks=True)``
-    that has no item left while the others still run takes these calls one at a time (with BLAS on one thread, as for its own
-    items), so independent work fills the core that, say, three folds on two cores leave idle.
+    that has no item left while the others still run takes these calls one at a time (with BLAS
+    on one thread, as for its own items), so independent work fills the core that, say, three
+    folds on two cores leave idle.
     ``results()`` runs the rest side by side, again with BLAS on one thread: a call's result
     does not depend on where it ran. Elsewhere every call runs in ``results()``, in order.
     Suits calls no longer than the caller's map items: a map returns only once the side call

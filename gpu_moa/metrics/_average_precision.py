@@ -24,7 +24,7 @@ import pandas as pd
 
 from gpu_moa import _backend
 from gpu_moa._validation import data_error
-from gpu_moa.metrics._retrieval import _average_precision, _block_rows
+from gpu_moa.metrics._retrieval import _block_rows
 from gpu_moa.profiles import Profiles
 from gpu_moa.tl._similarity import prepare
 
@@ -173,7 +173,7 @@ def average_precision(
             neg = _restrict(neg, rules["neg_diffby"], False, ctx, lo, hi)
             cand = (pos | neg) if has_neg_rule else other
             S = xp.where(cand, xp.matmul(xp.asarray(X[lo:hi, :], copy=True), XT), -xp.inf)
-            ap, n_pos = _average_precision(S, pos, xp)
+            ap, n_pos = _backend.average_precision_rows(S, pos)
             ap_parts.append(_backend.to_numpy(ap))
             pos_parts.append(_backend.to_numpy(n_pos))
             tot_parts.append(_backend.to_numpy(xp.count_nonzero(cand, axis=1)))

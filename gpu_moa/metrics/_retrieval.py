@@ -61,14 +61,6 @@ def _block_rows(n: int, bytes_per_cell: int, xp: Any, block_rows: int | None) ->
     return int(max(1, budget // max(1, n * bytes_per_cell)))
 
 
-def _average_precision(S: Any, pos: Any, xp: Any) -> tuple[Any, Any]:
-    """Per row: average precision of ranking ``pos`` by ``S`` (sklearn's tie rule), positives.
-
-    See :func:`gpu_moa._backend.average_precision_rows`.
-    """
-    return _backend.average_precision_rows(S, pos)
-
-
 def retrieval_map(
     p: Profiles,
     *,
@@ -116,7 +108,7 @@ def retrieval_map(
             same = _backend.take_rows(codes_dev, block)[:, None] == codes_dev[None, :]
             S = xp.where(same, -xp.inf, S)
             pos = _shares_label(_backend.take_rows(Y, block), Y, xp) & ~same
-            ap, n_pos = _average_precision(S, pos, xp)
+            ap, n_pos = _backend.average_precision_rows(S, pos)  # sklearn's tie rule
             valid = n_pos > 0
             total += float(xp.sum(xp.where(valid, ap, 0.0)))
             count += int(xp.sum(xp.astype(valid, xp.int64)))
