@@ -54,11 +54,17 @@ class Settings:
         0 warnings only, 1 info (which backend ran each step), 2 debug.
     progress : bool
         Show tqdm progress bars on long steps.
+    figure_process : bool
+        ``gpu-moa run`` renders its report figures in a helper process while the stages run
+        (:mod:`gpu_moa.run._figure_process`). The helper is a spawned interpreter, which imports
+        the caller's main module: set it in a script only when the script's work sits under
+        ``if __name__ == "__main__":``. The ``gpu-moa`` command turns it on.
     """
 
     device: str = field(default_factory=_default_device)
     verbosity: int = 1
     progress: bool = True
+    figure_process: bool = False
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "device" and not _valid_device(value):

@@ -79,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def console_main() -> int:
     """The installed ``gpu-moa`` command: :func:`main` in a process of its own, whose freed
     arrays' memory is kept for the next arrays (:func:`~gpu_moa.cli._allocator.reuse_freed_memory`;
-    the process exits when the command is done)."""
+    the process exits when the command is done) and whose report figures render in a helper
+    process (``settings.figure_process``: the command's main module starts nothing on import)."""
     reuse_freed_memory()
+    settings.figure_process = True
     return main()
 
 

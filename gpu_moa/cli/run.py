@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from gpu_moa import _backend, run
 from gpu_moa._atomic import atomic_dir
+from gpu_moa._settings import settings
 from gpu_moa._validation import require_treated
 from gpu_moa.cli import _cluster
 from gpu_moa.cli.train import seed_value
@@ -82,8 +84,9 @@ def main(args: argparse.Namespace) -> int:
         else datasets.default_data_dir(preset="small" if args.quick else "full")
     )
     out = Path(args.out)
+    figure_process = run.FigureProcess() if settings.figure_process else nullcontext()
     # --out is written whole: into a staging directory beside it, swapped in at the end
-    with atomic_dir(out, replaceable=OUTPUT_FILES, what="--out") as stage:
+    with atomic_dir(out, replaceable=OUTPUT_FILES, what="--out") as stage, figure_process as fp:
         train, test = load_train_test(path, device)
         require_treated(train, str(path))
         if train.Y is not None:  # the baseline stage cross-validates
@@ -97,6 +100,7 @@ def main(args: argparse.Namespace) -> int:
             random_state=args.seed,
             cv_groups=args.cv_groups,
             source=str(path),
+            figure_process=fp,
         )
         with _cluster.cluster_from_args(args) as cluster:
             ctx.search = _cluster.search_from_args(args, cluster, train.n_obs)

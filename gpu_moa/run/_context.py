@@ -42,3 +42,6 @@ class RunContext:
     files: dict[str, Path] = field(default_factory=dict)
     #: similarity search replacing gm.tl.similarity_topk (the Dask one under --cluster), or None
     search: Any = None
+    #: renders each stage's figures while the next stage runs
+    #: (:class:`~gpu_moa.run._figure_process.FigureProcess`), or None: rendered at the end
+    figure_process: Any = None

@@ -52,13 +52,17 @@ def _jsonable(obj: Any) -> Any:
 
 
 def run_stages(ctx: RunContext, stages: Sequence[str] = tuple(STAGES)) -> RunContext:
-    """Run the named ``stages`` (keys of :data:`STAGES`) in order with a progress bar, timing each one."""
+    """Run the named ``stages`` (keys of :data:`STAGES`) in order with a progress bar, timing each
+    one; with ``ctx.figure_process`` each stage's figures start rendering as the stage ends."""
     bar = tqdm(stages, desc="gpu-moa run", unit="stage", disable=not settings.progress)
     for name in bar:
         bar.set_postfix_str(name)
         module = STAGES[name]
         start = time.perf_counter()
+        done = len(ctx.sections)
         module.run(ctx)
+        if ctx.figure_process is not None:
+            ctx.figure_process.submit([f for s in ctx.sections[done:] for _, f in s.figures])
         ctx.timings[name] = round(time.perf_counter() - start, 3)
     return ctx
 

@@ -51,10 +51,11 @@ def _slug(text: str, used: set[str]) -> str:
     return slug
 
 
-def _figure_html(caption: str, fig: Any) -> str:
+def _figure_html(caption: str, fig: Any, figure_process: Any = None) -> str:
     from gpu_moa.pl import to_png
 
-    data = base64.b64encode(to_png(fig)).decode("ascii")
+    png = to_png(fig) if figure_process is None else figure_process.png(fig)
+    data = base64.b64encode(png).decode("ascii")
     cap = html.escape(caption)
     return (
         f'<figure><img alt="{cap}" src="data:image/png;base64,{data}">'
@@ -102,11 +103,11 @@ def _backend_table(ctx: RunContext) -> pd.DataFrame:
     return frame.set_index("step")
 
 
-def _section_html(section: Section, slug: str) -> str:
+def _section_html(section: Section, slug: str, figure_process: Any = None) -> str:
     parts = [f'<section id="{slug}"><h2>{html.escape(section.title)}</h2>']
     if section.text:
         parts.append(f"<p>{section.text}</p>")
-    parts += [_figure_html(c, f) for c, f in section.figures]
+    parts += [_figure_html(c, f, figure_process) for c, f in section.figures]
     parts += [_table_html(c, t) for c, t in section.tables]
     parts.append("</section>")
     return "\n".join(parts)
@@ -120,7 +121,8 @@ def render(ctx: RunContext) -> str:
     blocks: list[tuple[str, str, str]] = []  # (slug, title, html)
     for section in ctx.sections:
         slug = _slug(section.title, used)
-        blocks.append((slug, section.title, _section_html(section, slug)))
+        body = _section_html(section, slug, ctx.figure_process)
+        blocks.append((slug, section.title, body))
     extra = [
         ("Metrics", _table_html("All metrics of the run", _metrics_table(ctx.metrics), None)),
         (

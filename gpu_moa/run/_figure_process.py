@@ -1,0 +1,109 @@
+"""Report figures rendered to PNG in a helper process while the run goes on.
+
+Rendering the report's figures with Agg is interpreter-bound work (about 3.6 s for the 15 figures
+of the full default run, on one core), and it used to wait for the end of the run. Threads do not
+help: they share the interpreter lock with the stages. A helper process does: each stage's figures
+are pickled as the stage ends and rendered there, on a core the stages leave idle (the UMAP layout,
+the plotting, the single-threaded parts of the other stages), while the next stage runs. A
+figure's pickle renders to the very same PNG bytes as the figure itself.
+
+Anything that goes wrong on that side (a figure that does not pickle, a helper that cannot start
+or dies) falls back to rendering the figure in the calling process: the report is the same, only
+later.
+
+The helper is a spawned interpreter, which imports the caller's main module as a module: the
+caller's script must keep its work under ``if __name__ == "__main__":``. That is why only the
+``gpu-moa`` command turns the helper on (``settings.figure_process``); a script or notebook may set
+it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from gpu_moa import _backend
+
+logger = logging.getLogger(__name__)
+
+
+def _ignore_interrupts() -> None:
+    """Helper-process initialiser: Ctrl-C is the caller's to handle (it stops the helper)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ready() -> bool:
+    """Import the plotting code in the helper ahead of the first figure."""
+    from gpu_moa.pl import to_png  # noqa: F401
+
+    return True
+
+
+def _render(payload: bytes) -> bytes:
+    """PNG bytes of a pickled figure (runs in the helper)."""
+    from gpu_moa.pl import to_png
+
+    return to_png(pickle.loads(payload))
+
+
+class FigureProcess:
+    """Renders figures to PNG in one helper process; a context manager that owns the helper.
+
+    :meth:`submit` queues figures as soon as they are final; :meth:`png` returns a figure's
+    bytes, from the helper when it was submitted and rendered there, else rendered here. On a
+    machine with a single usable core the helper would only compete with the run, so it is not
+    started and every figure renders here.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        #: id(figure) -> (figure, future); the figure is kept so that its id stays unique
+        self._pending: dict[int, tuple[Any, Future]] = {}
+
+    def __enter__(self) -> FigureProcess:
+        if _backend.usable_cores() < 2:
+            return self
+        try:
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts,
+            )
+            self._pool.submit(_ready)  # the helper starts and imports while the data load
+        except (OSError, RuntimeError) as exc:  # no processes here: render in this one
+            logger.info("figures render in this process: no helper process (%s)", exc)
+            self._pool = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+
+    def submit(self, figures: list[Any]) -> None:
+        """Start rendering ``figures``, which must not change afterwards."""
+        if self._pool is None:
+            return
+        for fig in figures:
+            try:
+                payload = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+                self._pending[id(fig)] = (fig, self._pool.submit(_render, payload))
+            except Exception as exc:  # unpicklable artist, helper gone: render it here later
+                logger.debug("figure renders in this process: %s", exc)
+
+    def png(self, fig: Any) -> bytes:
+        """PNG bytes of ``fig`` (:func:`gpu_moa.pl.to_png` at its defaults)."""
+        from gpu_moa.pl import to_png
+
+        entry = self._pending.pop(id(fig), None)
+        if entry is not None:
+            try:
+                return entry[1].result()
+            except Exception as exc:  # the helper failed on it: render it here instead
+                logger.info("figure rendered in this process after the helper failed: %s", exc)
+        return to_png(fig)
