@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import types
 
@@ -55,6 +56,14 @@ def test_helper_renders_the_bytes_the_figure_renders_to_here(helper):
     # oracle: identical figures built and rendered in this process (a first render each)
     assert got == [to_png(_figure(seed)) for seed in range(3)]
     assert all(png.startswith(b"\x89PNG") for png in got)
+
+
+def test_helper_leaves_ctrl_c_to_the_caller(helper):
+    # the helper ignores SIGINT from its start (no traceback of its imports on Ctrl-C) ...
+    disposition = helper._pool.submit(signal.getsignal, signal.SIGINT).result(timeout=120)
+    assert disposition == signal.SIG_IGN
+    # ... and this process has its handler back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_unpicklable_figure_renders_here(helper):

@@ -23,7 +23,10 @@ import logging
 import multiprocessing
 import pickle
 import signal
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from gpu_moa import _backend
@@ -31,9 +34,25 @@ from gpu_moa import _backend
 logger = logging.getLogger(__name__)
 
 
-def _ignore_interrupts() -> None:
-    """Helper-process initialiser: Ctrl-C is the caller's to handle (it stops the helper)."""
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C (SIGINT) in this process for the block, when its handler is Python's.
+
+    A process started inside keeps ignoring it from its first instruction (an ignored signal
+    stays ignored across ``exec``, and Python installs no handler over it): Ctrl-C is the
+    caller's to handle, and the caller stops the helper, which would otherwise print a
+    traceback of whatever it was importing.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if in_main else None
+    if previous is None:  # not the main thread, or a handler set outside Python: leave it be
+        yield
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _ready() -> bool:
@@ -68,12 +87,9 @@ class FigureProcess:
         if _backend.usable_cores() < 2:
             return self
         try:
-            self._pool = ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
-            )
-            self._pool.submit(_ready)  # the helper starts and imports while the data load
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            with _interrupts_ignored():  # the first task starts the helper, which then imports
+                self._pool.submit(_ready)  # while the run loads its data
         except (OSError, RuntimeError) as exc:  # no processes here: render in this one
             logger.info("figures render in this process: no helper process (%s)", exc)
             self._pool = None
