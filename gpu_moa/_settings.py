@@ -55,8 +55,8 @@ class Settings:
     progress : bool
         Show tqdm progress bars on long steps.
     figure_process : bool
-        ``gpu-moa run`` renders its report figures in a helper process while the stages run
-        (:mod:`gpu_moa.run._figure_process`). The helper is a spawned interpreter, which imports
+        ``gpu-moa run`` renders its report figures in a helper process while the stages run,
+        on machines with 3 or more cores (:mod:`gpu_moa.run._figure_process`). The helper is a spawned interpreter, which imports
         the caller's main module: set it in a script only when the script's work sits under
         ``if __name__ == "__main__":``. The ``gpu-moa`` command turns it on.
     """
