@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 import gpu_moa as gm
 from gpu_moa import _backend
 from gpu_moa.pl import to_png
-from gpu_moa.run import FigureProcess, RunContext, Section, _pipeline
+from gpu_moa.run import FigureProcess, RunContext, Section, _figure_process, _pipeline
 
 #: the tests start the helper wherever it may run at all (the default wants 3 cores)
 CORES = 2
@@ -98,6 +98,18 @@ def test_fewer_cores_than_asked_start_no_helper(monkeypatch):
         fp.submit([fig])
         assert fp._pool is None
         assert fp.png(fig) == to_png(_figure(6))
+
+
+def test_no_processes_here_means_figures_render_here(monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise ImportError("this platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(_figure_process, "ProcessPoolExecutor", unavailable)
+    with FigureProcess(min_cores=CORES) as fp:
+        fig = _figure(9)
+        fp.submit([fig])
+        assert fp._pool is None
+        assert fp.png(fig) == to_png(_figure(9))
 
 
 def test_run_stages_submits_each_stage_figures_as_it_ends(monkeypatch, tmp_path):

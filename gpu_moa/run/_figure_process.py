@@ -93,13 +93,17 @@ class FigureProcess:
     def __enter__(self) -> FigureProcess:
         if _backend.usable_cores() < self.min_cores:
             return self
+        pool = None
         try:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             with _interrupts_ignored():  # the first task starts the helper, which then imports
-                self._pool.submit(_ready)  # while the run loads its data
-        except (OSError, RuntimeError) as exc:  # no processes here: render in this one
+                pool.submit(_ready)  # while the run loads its data
+        except Exception as exc:  # no processes or semaphores here (sem_open): render in this one
             logger.info("figures render in this process: no helper process (%s)", exc)
-            self._pool = None
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            return self
+        self._pool = pool
         return self
 
     def __exit__(self, *exc: object) -> None:
