@@ -56,9 +56,10 @@ class Settings:
         Show tqdm progress bars on long steps.
     figure_process : bool
         ``gpu-moa run`` renders its report figures in a helper process while the stages run,
-        on machines with 3 or more cores (:mod:`gpu_moa.run._figure_process`). The helper is a spawned interpreter, which imports
-        the caller's main module: set it in a script only when the script's work sits under
-        ``if __name__ == "__main__":``. The ``gpu-moa`` command turns it on.
+        on machines with 3 or more cores (:mod:`gpu_moa.run._figure_process`). The helper is a
+        spawned interpreter, which imports the caller's main module: set it in a script only
+        when the script's work sits under ``if __name__ == "__main__":``. The ``gpu-moa``
+        command turns it on.
     """
 
     device: str = field(default_factory=_default_device)
