@@ -18,6 +18,8 @@ from gpu_moa import _backend
 from gpu_moa.pl import to_png
 from gpu_moa.run import FigureProcess, RunContext, Section, _figure_process, _pipeline
 
+#: this process's Ctrl-C handler before any helper started
+SIGINT_HANDLER = signal.getsignal(signal.SIGINT)
 #: the tests start the helper wherever it may run at all (the default wants 3 cores)
 CORES = 2
 pytestmark = pytest.mark.skipif(
@@ -64,8 +66,8 @@ def test_helper_leaves_ctrl_c_to_the_caller(helper):
     # the helper ignores SIGINT from its start (no traceback of its imports on Ctrl-C) ...
     disposition = helper._pool.submit(signal.getsignal, signal.SIGINT).result(timeout=120)
     assert disposition == signal.SIG_IGN
-    # ... and this process has its handler back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # ... and this process has its own handler back
+    assert signal.getsignal(signal.SIGINT) is SIGINT_HANDLER
 
 
 def test_unpicklable_figure_renders_here(helper):
