@@ -3,8 +3,9 @@
 PCA (50 components) of the lish-moa training matrix (23,814 x 872 float32, the embedded synthetic
 set) with ``gm.tl.pca`` (exact covariance-eigh, fit and scores) against scikit-learn's
 ``PCA`` with its default solver (covariance-eigh for tall data) and with ``svd_solver="full"``,
-in one run, repeats interleaved in a shuffled order, minimum times (also CPU time of all threads, and the median of
-each round's own ratio to the product). The machine's limit is measured in the same run:
+in one run, repeats interleaved in a shuffled order, minimum times (also CPU time of all threads,
+and the median of each round's own ratio to the product). The machine's limit is measured in the
+same run:
 one ``X^T X`` product (the p x p Gram matrix) and the float32 matrix-multiply rate (sgemm, two
 distinct buffers). Explained-variance ratios and components are compared with a float64 LAPACK SVD.
 Peak host memory of each call comes from tracemalloc (NumPy reports its buffers to it).

@@ -8,9 +8,9 @@ machine with one (``make gpu-check`` does both steps' second half)::
 
 Every step runs in a subprocess with its own time limit (about 12 minutes in all; ``--budget``
 cuts the limits to fit fewer seconds, ``--only`` picks steps, ``--logs`` keeps each step's whole
-output); a step that fails or runs out of time is recorded as such and the check goes on. The summary,
-``bench/results/gpu_check_summary.json``, holds the device name, the CuPy and CUDA versions, the
-test counts, each benchmark's outcome and each measured ratio next to its goal.
+output); a step that fails or runs out of time is recorded as such and the check goes on. The
+summary, ``bench/results/gpu_check_summary.json``, holds the device name, the CuPy and CUDA
+versions, the test counts, each benchmark's outcome and each measured ratio next to its goal.
 """
 
 from __future__ import annotations

@@ -21,11 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+from _common import write_results
+
 
 def compile_seconds(stats: pstats.Stats) -> dict[str, float]:
     """Cumulative seconds in CuPy's NVRTC compiles and numba's dispatcher compiles."""
     found = {"cupy_nvrtc": 0.0, "numba_jit": 0.0}
-    for (file, _, name), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+    entries = stats.stats.items()  # type: ignore[attr-defined]
+    for (file, _, name), (_, _, _, cumulative, _) in entries:
         if name == "_compile_using_nvrtc_no_warning" and "cupy" in file:
             found["cupy_nvrtc"] += cumulative
         elif name == "_compile_cached" and file.endswith("numba/core/dispatcher.py"):
@@ -60,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_stages_s": json.loads((out / "run2" / "metrics.json").read_text())["timings_s"],
         "compile_seconds_in_cold_run": compile_seconds(pstats.Stats(profile)),
     }
-    (out / "gpu_profile.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, out / "gpu_profile.json")
     return 0
 
 
